@@ -1,0 +1,140 @@
+"""Typed, frozen run configuration and the paper's protocol defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from vptstudy.errors import UserError
+
+PAPER_MODEL = "vit_base_patch16_224.orig_in21k"
+FINAL_SEEDS = (42, 44, 82, 100, 800)
+SPLITS = ("tune", "final")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+# Fields that do not change what a run computes, so they stay out of its identity (run directory name).
+_NOT_IDENTITY = {
+    "seed",
+    "out_dir",
+    "study",
+    "device",
+    "data_root",
+    "download",
+    "cache_dir",
+    "save_weights",
+    "compile",
+}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one training run needs. Defaults follow the paper's protocol (section 4.1).
+
+    ``base_lr``/``weight_decay`` left as ``None`` take the method's default; ``prompt_dropout`` ``None`` takes
+    0.1 for deep prompts and 0.0 for shallow ones. The effective learning rate is ``base_lr * batch_size / 256``.
+    ``epochs`` counts the epochs of each phase (FT-then-PT runs ``2 * epochs`` in all); ``warmup_epochs`` ``None``
+    takes 10% of them (10 of the paper's 100).
+    """
+
+    task: str
+    method: str
+    model: str = PAPER_MODEL
+    pretrained: bool = True
+    weights: str | None = None
+    img_size: int | None = None
+    num_prompts: int = 10
+    prompt_dropout: float | None = None
+    epochs: int = 100
+    warmup_epochs: int | None = None
+    batch_size: int = 128
+    base_lr: float | None = None
+    weight_decay: float | None = None
+    seed: int = 42
+    split: str = "tune"
+    train_size: int | None = None
+    shots: int | None = None
+    split_seed: int = 0
+    test_subsample: int | None = 1000
+    data_root: str | None = None
+    download: bool = False
+    cache_dir: str | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    compile: bool = False
+    out_dir: str = "runs"
+    study: str = "adhoc"
+    save_weights: bool = True
+    method_options: tuple[tuple[str, Any], ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        validate_run_config(self)
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def warmup(self) -> int:
+        """Warm-up epochs per phase: the explicit value, or 10% of ``epochs``."""
+        return self.warmup_epochs if self.warmup_epochs is not None else self.epochs // 10
+
+    def option(self, name: str, default: Any = None) -> Any:
+        """A method-specific option (``method_options``), or ``default``."""
+        return dict(self.method_options).get(name, default)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["method_options"] = dict(self.method_options)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UserError(f"unknown run config keys {unknown}", "config", f"allowed keys: {sorted(known)}")
+        data = dict(data)
+        data["method_options"] = tuple(sorted(dict(data.get("method_options") or {}).items()))
+        return cls(**data)
+
+    def identity_hash(self) -> str:
+        """A short hash of the fields that change what the run computes (not seed, paths or device)."""
+        ident = {k: v for k, v in self.to_dict().items() if k not in _NOT_IDENTITY}
+        return hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+def validate_run_config(cfg: RunConfig) -> None:
+    """Check value ranges; raise :class:`UserError` naming the option and the allowed values."""
+
+    def bad(option: str, value: Any, fix: str) -> UserError:
+        return UserError(f"invalid {option} {value!r}", option, fix)
+
+    if cfg.epochs < 1:
+        raise bad("--epochs", cfg.epochs, "use at least 1 epoch")
+    if cfg.warmup_epochs is not None and not 0 <= cfg.warmup_epochs < cfg.epochs:
+        raise bad("--warmup-epochs", cfg.warmup_epochs, f"use 0 to {cfg.epochs - 1} (fewer than --epochs)")
+    if cfg.batch_size < 1:
+        raise bad("--batch-size", cfg.batch_size, "use a positive batch size")
+    if cfg.base_lr is not None and not cfg.base_lr > 0:
+        raise bad("--lr", cfg.base_lr, "the learning rate must be > 0")
+    if cfg.weight_decay is not None and cfg.weight_decay < 0:
+        raise bad("--wd", cfg.weight_decay, "weight decay must be >= 0")
+    if cfg.num_prompts < 0:
+        raise bad("--prompts", cfg.num_prompts, "the prompt length must be >= 0")
+    if cfg.prompt_dropout is not None and not 0 <= cfg.prompt_dropout < 1:
+        raise bad("--prompt-dropout", cfg.prompt_dropout, "use a probability in [0, 1)")
+    if cfg.img_size is not None and cfg.img_size < 1:
+        raise bad("--img-size", cfg.img_size, "use a positive image size")
+    if cfg.split not in SPLITS:
+        raise bad("--split", cfg.split, f"use one of {', '.join(SPLITS)}")
+    if cfg.precision not in PRECISIONS:
+        raise bad("--precision", cfg.precision, f"use one of {', '.join(PRECISIONS)}")
+    if cfg.train_size is not None and cfg.train_size < 1:
+        raise bad("--train-size", cfg.train_size, "use a positive number of training images")
+    if cfg.shots is not None and cfg.shots < 1:
+        raise bad("--shots", cfg.shots, "use at least 1 image per class")
+    if cfg.test_subsample is not None and cfg.test_subsample < 1:
+        raise bad("--test-subsample", cfg.test_subsample, "use a positive count, or 0 for the whole test set")

@@ -1,0 +1,6 @@
+"""The data layer: task registry, sources, seeded splits and on-device batches."""
+
+from vptstudy.data.tasks import TASKS, TaskSpec, get_task, load_task_data
+from vptstudy.data.types import ImageSet, Preprocess, TaskData
+
+__all__ = ["TASKS", "ImageSet", "Preprocess", "TaskData", "TaskSpec", "get_task", "load_task_data"]

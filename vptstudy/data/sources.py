@@ -1,0 +1,62 @@
+"""Sources that yield decoded images and labels: bundled digits and a class-per-folder image folder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from vptstudy.data.images import decode_resized, is_image_file, resize_uint8
+from vptstudy.data.types import ImageSet
+from vptstudy.errors import UserError
+
+Progress = Callable[[int, int], None]
+
+
+def digits_images(size: int) -> ImageSet:
+    """scikit-learn's bundled 8x8 digits (1797 images, 10 classes), upsampled to ``size`` and made RGB."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    gray = torch.from_numpy(digits.images).float() * (255.0 / 16.0)  # values 0..16
+    images = gray.round().to(torch.uint8).unsqueeze(1).expand(-1, 3, -1, -1).contiguous()
+    return ImageSet(resize_uint8(images, size), torch.from_numpy(digits.target).long())
+
+
+def scan_image_folder(root: Path, where: str = "--data-root") -> tuple[list[str], list[tuple[Path, int]]]:
+    """Classes (sorted sub-folder names) and ``(file, label)`` pairs of a class-per-folder tree."""
+    if not root.is_dir():
+        raise UserError(
+            f"image folder {str(root)!r} not found",
+            where,
+            "pass a folder with one sub-folder of images per class",
+        )
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if len(classes) < 2:
+        raise UserError(
+            f"image folder {str(root)!r} has {len(classes)} class folder(s)",
+            where,
+            "put the images of each class in its own sub-folder, at least two classes",
+        )
+    items: list[tuple[Path, int]] = []
+    for label, name in enumerate(classes):
+        files = sorted(f for f in (root / name).rglob("*") if f.is_file() and is_image_file(f))
+        if not files:
+            raise UserError(
+                f"class folder {name!r} holds no images",
+                str(root / name),
+                "add images (png/jpg/...) or remove the empty folder",
+            )
+        items.extend((f, label) for f in files)
+    return classes, items
+
+
+def decode_items(items: list[tuple[Path, int]], size: int, progress: Progress | None = None) -> ImageSet:
+    """Decode and resize ``(file, label)`` pairs into an :class:`ImageSet`."""
+    images = torch.empty(len(items), 3, size, size, dtype=torch.uint8)
+    for i, (path, _) in enumerate(items):
+        images[i] = decode_resized(path, size)
+        if progress is not None:
+            progress(i + 1, len(items))
+    return ImageSet(images, torch.tensor([label for _, label in items], dtype=torch.long))

@@ -1,0 +1,66 @@
+"""Rebuild a tuned model from a finished run directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from vptstudy import runs
+from vptstudy.errors import UserError
+from vptstudy.methods import get_method
+from vptstudy.models.backbones import create_backbone
+from vptstudy.models.prompts import PromptedViT
+
+
+def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> PromptedViT:
+    """The run's tuned model (backbone + stored trainable tensors) in eval mode.
+
+    The backbone's pretrained weights are loaded as the run loaded them, unless the run stored every tensor
+    (full fine-tuning), in which case no pretrained weights are needed.
+    """
+    run = Path(run_dir)
+    if not (run / runs.CONFIG).is_file():
+        raise UserError(
+            f"{str(run)!r} is not a run directory",
+            str(run / runs.CONFIG),
+            "pass a folder written by `vptstudy train`",
+        )
+    if not (run / runs.TRAINABLE).is_file():
+        raise UserError(
+            f"run {str(run)!r} has no stored weights",
+            str(run / runs.TRAINABLE),
+            "train it again without --no-save-weights",
+        )
+    meta = json.loads((run / runs.CONFIG).read_text())
+    cfg = runs.read_config(run)
+    method = get_method(cfg.method)
+    stored = load_file(str(run / runs.TRAINABLE))
+    backbone_keys = {
+        f"vit.{k}"
+        for k in create_backbone(cfg.model, 1, pretrained=False, img_size=cfg.img_size).state_dict()
+        if not k.startswith("head.")
+    }
+    needs_pretrained = cfg.pretrained and not backbone_keys <= stored.keys()
+    torch.manual_seed(cfg.seed)
+    backbone = create_backbone(
+        cfg.model,
+        meta["resolved"]["num_classes"],
+        pretrained=needs_pretrained,
+        weights=cfg.weights if needs_pretrained else None,
+        img_size=cfg.img_size,
+    )
+    model = method.build(PromptedViT(backbone), cfg)
+    own = model.state_dict()
+    unknown = sorted(set(stored) - set(own))
+    mismatched = sorted(k for k in stored if k in own and own[k].shape != stored[k].shape)
+    if unknown or mismatched:
+        raise UserError(
+            f"stored tensors do not fit the rebuilt model: {(unknown + mismatched)[:3]}",
+            str(run / runs.TRAINABLE),
+            "the run was made by another vptstudy version; train it again",
+        )
+    model.load_state_dict(stored, strict=False)
+    return model.to(device).eval()

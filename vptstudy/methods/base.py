@@ -1,0 +1,96 @@
+"""What a tuning method is: its phases, optimizer and default hyper-parameter grid.
+
+A method declares which parameters train (torchtune style): each phase's ``prepare`` adds whatever the method
+needs to the model (prompts, adapters, ...) and marks exactly the trainable parameters with ``requires_grad``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from vptstudy.config import RunConfig
+from vptstudy.models.prompts import PromptedViT
+
+OPTIMIZERS = ("sgd", "adamw")
+
+# Paper section 4.1 / official VPT code: SGD grid for prompt and linear methods, AdamW grid for full tuning.
+SGD_LR_GRID = (50.0, 25.0, 10.0, 5.0, 2.5, 1.0, 0.5, 0.25, 0.1, 0.05)
+ADAMW_LR_GRID = (0.005, 0.001, 0.0005, 0.0001)
+WD_GRID = (0.01, 0.001, 0.0001, 0.0)
+
+Prepare = Callable[[PromptedViT, RunConfig, torch.Generator], None]
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One training phase: ``prepare`` makes the model ready, then ``cfg.epochs`` epochs with ``optimizer``.
+
+    A phase with ``searched=False`` takes its lr/wd from the method options ``<name>_lr``/``<name>_wd`` (or the
+    method's fixed defaults) rather than from the searched ``base_lr``/``weight_decay``.
+    """
+
+    name: str
+    optimizer: str
+    prepare: Prepare
+    searched: bool = True
+    fixed_lr: float = 0.0005
+    fixed_wd: float = 0.001
+
+
+@dataclass(frozen=True)
+class Method:
+    """A tuning method: its phases and its default lr/wd grid (for the searched phase)."""
+
+    name: str
+    summary: str
+    phases: tuple[Phase, ...]
+    lr_grid: tuple[float, ...]
+    wd_grid: tuple[float, ...]
+    default_lr: float
+    default_wd: float
+    uses_prompts: bool = False
+
+    @property
+    def optimizer(self) -> str:
+        """The optimizer of the searched phase."""
+        return next(p.optimizer for p in self.phases if p.searched)
+
+    def build(self, model: PromptedViT, cfg: RunConfig, generator: torch.Generator | None = None) -> PromptedViT:
+        """Apply every phase's structure (used to rebuild a finished run's model)."""
+        gen = generator or torch.Generator().manual_seed(cfg.seed)
+        for phase in self.phases:
+            phase.prepare(model, cfg, gen)
+        return model
+
+
+def is_head(name: str) -> bool:
+    return name.startswith("vit.head.")
+
+
+def is_prompt(name: str) -> bool:
+    return name == "prompt" or name.startswith("prompt.") or ".prompt" in name
+
+
+def train_all(model: PromptedViT) -> None:
+    model.set_trainable(lambda name, param: True, frozen_eval=False)
+
+
+def train_head_and_prompts(model: PromptedViT) -> None:
+    model.set_trainable(lambda name, param: is_head(name) or is_prompt(name), frozen_eval=True)
+
+
+def add_prompts(model: PromptedViT, cfg: RunConfig, mode: str, gen: torch.Generator) -> None:
+    default_dropout = 0.1 if mode == "deep" else 0.0
+    dropout = default_dropout if cfg.prompt_dropout is None else cfg.prompt_dropout
+    model.add_prompts(cfg.num_prompts, mode, dropout, generator=gen)
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts; total counts every parameter of the tuned model."""
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, total

@@ -1,0 +1,32 @@
+"""FT-then-PT: full fine-tuning for E epochs, then VPT-deep on the frozen fine-tuned backbone for E more.
+
+The searched lr/wd are those of the prompt phase (SGD grid); the FT phase uses the method options ``ft_lr`` and
+``ft_wd`` (defaults: FT's defaults), so a study can pass FT's own best configuration.
+"""
+
+import torch
+
+from vptstudy.config import RunConfig
+from vptstudy.methods.base import SGD_LR_GRID, WD_GRID, Method, Phase, train_all
+from vptstudy.methods.ft import FT
+from vptstudy.methods.vpt_deep import prepare_vpt_deep
+from vptstudy.models.prompts import PromptedViT
+
+
+def _prepare_ft(model: PromptedViT, cfg: RunConfig, gen: torch.Generator) -> None:
+    train_all(model)
+
+
+FT_THEN_PT = Method(
+    name="ft-then-pt",
+    summary="FT-then-PT: FT for E epochs, then VPT-deep on the frozen result for E more",
+    phases=(
+        Phase("ft", "adamw", _prepare_ft, searched=False, fixed_lr=FT.default_lr, fixed_wd=FT.default_wd),
+        Phase("pt", "sgd", prepare_vpt_deep),
+    ),
+    lr_grid=SGD_LR_GRID,
+    wd_grid=WD_GRID,
+    default_lr=1.0,
+    default_wd=0.001,
+    uses_prompts=True,
+)

@@ -1,0 +1,128 @@
+"""Visual prompts (VPT) around an unmodified timm VisionTransformer.
+
+The wrapper calls timm's own pieces in order (``patch_embed -> _pos_embed -> patch_drop -> norm_pre -> blocks ->
+norm -> forward_head``) and inserts prompt tokens after the prefix tokens (CLS and registers), so the token order
+is ``[CLS, registers, P, patches]``. Prompts carry no position embedding. Shallow prompts are inserted once before
+block 1; deep prompts overwrite the prompt slots before every block with that block's own prompts. Prompt outputs
+are dropped before pooling, so the head sees exactly what timm's head would see.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from functools import reduce
+from operator import mul
+
+import torch
+from timm.models.vision_transformer import VisionTransformer
+from torch import nn
+
+PROMPT_MODES = ("none", "shallow", "deep")
+
+
+def prompt_init_bound(vit: VisionTransformer) -> float:
+    """VPT's uniform init bound ``sqrt(6 / (3 * patch_area + dim))`` (0.0625 for ViT-B/16)."""
+    patch = vit.patch_embed.patch_size
+    area = reduce(mul, patch, 1) if isinstance(patch, tuple | list) else patch * patch
+    return math.sqrt(6.0 / float(3 * area + vit.embed_dim))
+
+
+class PromptedViT(nn.Module):
+    """A timm ViT (with its own classification head) plus optional VPT prompts.
+
+    Which parameters train is declared by :meth:`set_trainable`; with ``frozen_eval`` the backbone stays in eval
+    mode (no dropout, no drop-path) even while the wrapper trains, as frozen features must.
+    """
+
+    def __init__(self, vit: VisionTransformer) -> None:
+        super().__init__()
+        if not isinstance(vit, VisionTransformer):
+            raise TypeError(f"PromptedViT wraps a timm VisionTransformer, got {type(vit).__name__}")
+        self.vit = vit
+        self.prompt_mode = "none"
+        self.prompt: nn.Parameter | None = None
+        self.prompt_dropout = nn.Dropout(0.0)
+        self.frozen_eval = False
+
+    # -- structure ---------------------------------------------------------------------------------------
+    @property
+    def num_prompts(self) -> int:
+        return 0 if self.prompt is None else self.prompt.shape[1]
+
+    def add_prompts(
+        self, num_prompts: int, mode: str, dropout: float, generator: torch.Generator | None = None
+    ) -> None:
+        """Add ``num_prompts`` learnable prompts (``mode`` shallow or deep), initialised as in VPT."""
+        if mode not in PROMPT_MODES:
+            raise ValueError(f"prompt mode {mode!r} is not one of {PROMPT_MODES}")
+        if mode == "none" or num_prompts == 0:
+            self.prompt_mode, self.prompt = "none", None
+            return
+        sets = len(self.vit.blocks) if mode == "deep" else 1
+        bound = prompt_init_bound(self.vit)
+        ref = next(self.vit.parameters())
+        data = torch.empty(sets, num_prompts, self.vit.embed_dim)  # on CPU, so a CPU generator seeds it
+        data.uniform_(-bound, bound, generator=generator)
+        self.prompt = nn.Parameter(data.to(device=ref.device, dtype=ref.dtype))
+        self.prompt_mode = mode
+        self.prompt_dropout = nn.Dropout(dropout)
+
+    def set_trainable(self, predicate: Callable[[str, nn.Parameter], bool], frozen_eval: bool) -> None:
+        """Train exactly the parameters for which ``predicate(name, param)`` holds; freeze the rest."""
+        for name, param in self.named_parameters():
+            param.requires_grad_(bool(predicate(name, param)))
+        self.frozen_eval = frozen_eval
+        self.train(self.training)
+
+    def trainable_parameters(self) -> Iterator[tuple[str, nn.Parameter]]:
+        return ((n, p) for n, p in self.named_parameters() if p.requires_grad)
+
+    def train(self, mode: bool = True) -> PromptedViT:
+        super().train(mode)
+        if self.frozen_eval:
+            self.vit.eval()
+        return self
+
+    # -- forward -----------------------------------------------------------------------------------------
+    def _prompt_tokens(self, index: int, batch: int) -> torch.Tensor:
+        assert self.prompt is not None
+        return self.prompt_dropout(self.prompt[index]).unsqueeze(0).expand(batch, -1, -1)
+
+    def forward_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """All tokens after the final norm, prompt tokens included: ``[B, prefix + p + patches, D]``."""
+        vit = self.vit
+        x = vit.patch_embed(x)
+        x = vit._pos_embed(x)
+        x = vit.patch_drop(x)
+        x = vit.norm_pre(x)
+        n_prefix, p = vit.num_prefix_tokens, self.num_prompts
+        if p == 0:  # no concatenation at all: keeps timm's exact numerics (see library facts)
+            x = vit.blocks(x)
+            return vit.norm(x)
+        batch = x.shape[0]
+        x = torch.cat([x[:, :n_prefix], self._prompt_tokens(0, batch).to(x.dtype), x[:, n_prefix:]], dim=1)
+        for i, block in enumerate(vit.blocks):
+            if self.prompt_mode == "deep" and i > 0:
+                prompts = self._prompt_tokens(i, batch).to(x.dtype)
+                x = torch.cat([x[:, :n_prefix], prompts, x[:, n_prefix + p :]], dim=1)
+            x = block(x)
+        return vit.norm(x)
+
+    def drop_prompt_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        p = self.num_prompts
+        if p == 0:
+            return tokens
+        n_prefix = self.vit.num_prefix_tokens
+        return torch.cat([tokens[:, :n_prefix], tokens[:, n_prefix + p :]], dim=1)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Tokens after the final norm with prompt outputs removed (timm's ``forward_features`` layout)."""
+        return self.drop_prompt_tokens(self.forward_tokens(x))
+
+    def pre_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled features the head reads (CLS for the paper's ViTs)."""
+        return self.vit.forward_head(self.forward_features(x), pre_logits=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.vit.forward_head(self.forward_features(x))

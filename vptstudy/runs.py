@@ -1,0 +1,124 @@
+"""Run directories: layout, atomic writes and reading results back.
+
+``<out>/<study>/<task>/<method>/<split>/<hparams>/seed<k>/`` holds ``config.json``, ``metrics.jsonl`` (one object
+per epoch), ``trainable.safetensors`` (the tensors that trained) and ``result.json``, written last and atomically:
+a run is complete when ``result.json`` exists. Accuracies everywhere are fractions in [0, 1].
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from vptstudy.config import RunConfig
+
+CONFIG, METRICS, RESULT, TRAINABLE = "config.json", "metrics.jsonl", "result.json", "trainable.safetensors"
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+def split_name(cfg: RunConfig) -> str:
+    """The split component: ``tune`` / ``final``, prefixed by the data regime for sweeps (``n400-``, ``k1s3-``)."""
+    if cfg.shots is not None:
+        return f"k{cfg.shots}s{cfg.split_seed}-{cfg.split}"
+    if cfg.train_size is not None:
+        return f"n{cfg.train_size}s{cfg.split_seed}-{cfg.split}"
+    return cfg.split if cfg.split_seed == 0 else f"s{cfg.split_seed}-{cfg.split}"
+
+
+def hparams_name(cfg: RunConfig, lr: float, wd: float, uses_prompts: bool) -> str:
+    """Readable hyper-parameters plus a hash of everything else that changes the computation."""
+    parts = [f"lr{_fmt(lr)}", f"wd{_fmt(wd)}"]
+    if uses_prompts:
+        parts.append(f"p{cfg.num_prompts}")
+    return "-".join([*parts, cfg.identity_hash()])
+
+
+def run_dir(cfg: RunConfig, lr: float, wd: float, uses_prompts: bool) -> Path:
+    return (
+        Path(cfg.out_dir)
+        / cfg.study
+        / cfg.task
+        / cfg.method
+        / split_name(cfg)
+        / hparams_name(cfg, lr, wd, uses_prompts)
+        / f"seed{cfg.seed}"
+    )
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN/inf: store them as strings so files stay standard JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file in the same folder, fsync it, then rename it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(_clean(obj), indent=2, sort_keys=True) + "\n").encode())
+
+
+def append_jsonl(path: Path, obj: dict[str, Any]) -> None:
+    """Append one JSON line and flush it (a crash loses at most the line being written)."""
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(_clean(obj), sort_keys=True) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_metrics(run: Path) -> list[dict[str, Any]]:
+    """Per-epoch records of a run; a torn last line (crash mid-write) is ignored."""
+    path = Path(run) / METRICS
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return rows
+
+
+def read_result(run: Path) -> dict[str, Any] | None:
+    path = Path(run) / RESULT
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def read_config(run: Path) -> RunConfig:
+    data = json.loads((Path(run) / CONFIG).read_text())
+    return RunConfig.from_dict(data["run"])
+
+
+def is_complete(run: Path) -> bool:
+    return (Path(run) / RESULT).is_file()
+
+
+def iter_runs(root: Path) -> Iterator[Path]:
+    """Every run directory (one holding config.json) under ``root``, sorted."""
+    yield from sorted(p.parent for p in Path(root).rglob(CONFIG))

@@ -1,0 +1,346 @@
+"""fit(): one run from a RunConfig to a run directory. No CLI code; progress goes through a callback.
+
+Per phase: the method prepares the model (prompts, trainable parameters), then ``cfg.epochs`` epochs of SGD or
+AdamW at ``lr = base_lr * batch_size / 256``, linear warm-up then cosine decay to 0 (per step), weight decay on
+weight matrices and prompts but not on biases, norms, position embeddings or CLS/register tokens. Each epoch
+evaluates val and (a fixed subsample of) test and appends a line to ``metrics.jsonl``; the end evaluates the
+whole test set, saves the trained tensors and writes ``result.json`` last.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save as safetensors_save
+
+from vptstudy import runs
+from vptstudy.config import RunConfig
+from vptstudy.data import TaskData, load_task_data
+from vptstudy.data.pipeline import DeviceImages
+from vptstudy.errors import RunFailed, UserError
+from vptstudy.methods import Method, Phase, count_parameters, get_method
+from vptstudy.models.backbones import create_backbone, default_input_size
+from vptstudy.models.prompts import PromptedViT
+
+Callback = Callable[[str, dict[str, Any]], None]
+TEST_SUBSAMPLE_SEED = 0
+
+
+def _quiet(event: str, info: dict[str, Any]) -> None:
+    return None
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when present; asking for CUDA without it is a user error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"unknown device {name!r}", "--device", "use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError("CUDA was asked for but is not available", "--device", "use --device cpu or auto")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise UserError(
+            f"no CUDA device {device.index}",
+            "--device",
+            f"this machine has {torch.cuda.device_count()} GPU(s)",
+        )
+    return device
+
+
+def use_bf16(cfg: RunConfig, device: torch.device) -> bool:
+    return cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
+
+
+def phase_hparams(method: Method, phase: Phase, cfg: RunConfig) -> tuple[float, float]:
+    """(base lr, weight decay) of a phase: searched ones from the config, fixed ones from method options."""
+    if phase.searched:
+        lr = cfg.base_lr if cfg.base_lr is not None else method.default_lr
+        wd = cfg.weight_decay if cfg.weight_decay is not None else method.default_wd
+        return lr, wd
+    return float(cfg.option(f"{phase.name}_lr", phase.fixed_lr)), float(cfg.option(f"{phase.name}_wd", phase.fixed_wd))
+
+
+def searched_hparams(method: Method, cfg: RunConfig) -> tuple[float, float]:
+    return phase_hparams(method, next(p for p in method.phases if p.searched), cfg)
+
+
+def param_groups(model: PromptedViT, weight_decay: float) -> list[dict[str, Any]]:
+    """Trainable parameters split into decayed (matrices, prompts) and not decayed (biases, norms, embeddings)."""
+    skip = {f"vit.{name}" for name in model.vit.no_weight_decay()}
+    decay, no_decay = [], []
+    for name, param in model.trainable_parameters():
+        (no_decay if param.ndim <= 1 or name in skip else decay).append(param)
+    groups = [{"params": decay, "weight_decay": weight_decay}]
+    if no_decay:
+        groups.append({"params": no_decay, "weight_decay": 0.0})
+    return groups
+
+
+def make_optimizer(kind: str, groups: list[dict[str, Any]], lr: float, device: torch.device) -> torch.optim.Optimizer:
+    fused = {"fused": True} if device.type == "cuda" else {}
+    if kind == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=0.9, **fused)
+    if kind == "adamw":
+        return torch.optim.AdamW(groups, lr=lr, **fused)
+    raise ValueError(f"unknown optimizer {kind!r}")
+
+
+def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
+    """LR factor per optimizer step: linear warm-up to 1, then cosine decay to 0 at ``total_steps``."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+    return factor
+
+
+@torch.inference_mode()
+def evaluate(model: torch.nn.Module, images: DeviceImages, batch_size: int, bf16: bool = False) -> tuple[float, float]:
+    """(mean cross-entropy, top-1 accuracy in [0, 1]) over a split; one host sync at the end."""
+    model.eval()
+    device = images.device
+    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+    correct = torch.zeros((), device=device, dtype=torch.int64)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
+    for x, y in images.batches(batch_size):
+        with autocast:
+            logits = model(x)
+        loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").double()
+        correct += (logits.argmax(-1) == y).sum()
+    n = len(images)
+    return float(loss_sum) / n, int(correct) / n
+
+
+@dataclass
+class Prepared:
+    """Everything a run needs, checked before any file is written."""
+
+    cfg: RunConfig
+    method: Method
+    device: torch.device
+    data: TaskData
+    model: PromptedViT
+    input_size: int
+    run_dir: Path
+
+
+def prepare(cfg: RunConfig, callback: Callback = _quiet) -> Prepared:
+    """Validate the config, load the data and build the model; raises :class:`UserError` before any write."""
+    method = get_method(cfg.method)
+    device = resolve_device(cfg.device)
+    input_size = cfg.img_size or default_input_size(cfg.model)
+    data = load_task_data(cfg, input_size, lambda done, total: callback("load", {"done": done, "total": total}))
+    torch.manual_seed(cfg.seed)
+    backbone = create_backbone(
+        cfg.model, data.num_classes, pretrained=cfg.pretrained, weights=cfg.weights, img_size=cfg.img_size
+    )
+    model = PromptedViT(backbone).to(device)
+    lr, wd = searched_hparams(method, cfg)
+    return Prepared(cfg, method, device, data, model, input_size, runs.run_dir(cfg, lr, wd, method.uses_prompts))
+
+
+def _test_subsample(data: TaskData, cfg: RunConfig) -> torch.Tensor | None:
+    n = len(data.test)
+    if cfg.test_subsample is None or cfg.test_subsample >= n:
+        return None
+    return torch.randperm(n, generator=torch.Generator().manual_seed(TEST_SUBSAMPLE_SEED))[: cfg.test_subsample]
+
+
+def _write_config(p: Prepared) -> None:
+    resolved = {
+        "input_size": p.input_size,
+        "num_classes": p.data.num_classes,
+        "device": str(p.device),
+        "bf16": use_bf16(p.cfg, p.device),
+        "phases": [
+            {
+                "name": ph.name,
+                "optimizer": ph.optimizer,
+                "base_lr": phase_hparams(p.method, ph, p.cfg)[0],
+                "weight_decay": phase_hparams(p.method, ph, p.cfg)[1],
+            }
+            for ph in p.method.phases
+        ],
+        "split": p.data.split_info,
+        "preprocess": vars(p.data.preprocess),
+        "versions": {"torch": torch.__version__},
+    }
+    runs.atomic_write_json(p.run_dir / runs.CONFIG, {"run": p.cfg.to_dict(), "resolved": resolved})
+
+
+def fit(cfg: RunConfig, callback: Callback = _quiet) -> dict[str, Any]:
+    """Train one run and return its result (also written to ``result.json``).
+
+    Raises :class:`UserError` for bad input (nothing written) and :class:`RunFailed` when training diverges
+    (``result.json`` then records ``status: failed`` and the reason).
+    """
+    p = prepare(cfg, callback)
+    if runs.is_complete(p.run_dir):
+        result = runs.read_result(p.run_dir) or {}
+        callback("skip", {"run_dir": str(p.run_dir), "result": result})
+        return result
+    if p.run_dir.exists():
+        shutil.rmtree(p.run_dir)
+    p.run_dir.mkdir(parents=True)
+    _write_config(p)
+    return _train(p, callback)
+
+
+def _train(p: Prepared, callback: Callback) -> dict[str, Any]:
+    cfg, model, device = p.cfg, p.model, p.device
+    bf16 = use_bf16(cfg, device)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
+    train = DeviceImages(p.data.train, p.data.preprocess, device, train=True)
+    val = DeviceImages(p.data.val, p.data.preprocess, device, train=False) if p.data.val is not None else None
+    test_full = DeviceImages(p.data.test, p.data.preprocess, device, train=False)
+    sub = _test_subsample(p.data, cfg)
+    test_curve = (
+        test_full if sub is None else DeviceImages(p.data.test.subset(sub), p.data.preprocess, device, train=False)
+    )
+    shuffle = torch.Generator().manual_seed(cfg.seed)
+    prompt_gen = torch.Generator().manual_seed(cfg.seed + 1)
+    trained: set[str] = set()
+    phase_params: list[dict[str, Any]] = []
+    start = time.perf_counter()
+    epoch_global = 0
+    row: dict[str, Any] = {}
+    steps_per_epoch = train.num_batches(cfg.batch_size)
+    for phase_index, phase in enumerate(p.method.phases):
+        phase.prepare(model, cfg, prompt_gen)
+        model.to(device)
+        trained |= {n for n, _ in model.trainable_parameters()}
+        trainable, total = count_parameters(model)
+        phase_params.append({"phase": phase.name, "trainable_params": trainable, "total_params": total})
+        base_lr, wd = phase_hparams(p.method, phase, cfg)
+        optimizer = make_optimizer(phase.optimizer, param_groups(model, wd), base_lr * cfg.batch_size / 256, device)
+        total_steps = cfg.epochs * steps_per_epoch
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, warmup_cosine(total_steps, cfg.warmup * steps_per_epoch)
+        )
+        step_model = torch.compile(model) if cfg.compile else model
+        callback(
+            "phase",
+            {
+                "name": phase.name,
+                "index": phase_index,
+                "phases": len(p.method.phases),
+                "epochs": cfg.epochs,
+                "steps": total_steps,
+                "trainable_params": trainable,
+                "total_params": total,
+            },
+        )
+        for epoch in range(cfg.epochs):
+            t0 = time.perf_counter()
+            lr_now = optimizer.param_groups[0]["lr"]
+            model.train()
+            loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+            correct = torch.zeros((), device=device, dtype=torch.int64)
+            for x, y in train.batches(cfg.batch_size, shuffle):
+                with autocast:
+                    logits = step_model(x)
+                    loss = F.cross_entropy(logits.float(), y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                loss_sum += loss.detach().double() * y.shape[0]
+                correct += (logits.detach().argmax(-1) == y).sum()
+                callback("step", {})
+            train_loss, train_acc = float(loss_sum) / len(train), int(correct) / len(train)
+            val_loss, val_acc = evaluate(model, val, cfg.batch_size, bf16) if val is not None else (None, None)
+            test_loss, test_acc = evaluate(model, test_curve, cfg.batch_size, bf16)
+            epoch_global += 1
+            row = {
+                "epoch": epoch_global,
+                "phase": phase.name,
+                "phase_epoch": epoch + 1,
+                "lr": lr_now,
+                "train_loss": train_loss,
+                "train_acc": train_acc,
+                "val_loss": val_loss,
+                "val_acc": val_acc,
+                "test_loss": test_loss,
+                "test_acc": test_acc,
+                "test_n": len(test_curve),
+                "seconds": time.perf_counter() - t0,
+            }
+            runs.append_jsonl(p.run_dir / runs.METRICS, row)
+            callback("epoch", row)
+            if not math.isfinite(train_loss):
+                reason = f"non-finite training loss ({train_loss}) in phase {phase.name}, epoch {epoch + 1}"
+                result = _result(p, phase_params, trained, row, None, start, "failed", reason)
+                runs.atomic_write_json(p.run_dir / runs.RESULT, result)
+                raise RunFailed(reason, str(p.run_dir))
+    final_test = (
+        evaluate(model, test_full, cfg.batch_size, bf16) if sub is not None else (row["test_loss"], row["test_acc"])
+    )
+    if cfg.save_weights:
+        state = {n: t.detach().float().cpu().contiguous() for n, t in model.state_dict().items() if n in trained}
+        runs.atomic_write_bytes(p.run_dir / runs.TRAINABLE, safetensors_save(state, metadata={"format": "pt"}))
+    result = _result(p, phase_params, trained, row, final_test, start, "ok", None)
+    runs.atomic_write_json(p.run_dir / runs.RESULT, result)
+    callback("done", result)
+    return result
+
+
+def _result(
+    p: Prepared,
+    phase_params: list[dict[str, Any]],
+    trained: set[str],
+    row: dict[str, Any],
+    final_test: tuple[float, float] | None,
+    start: float,
+    status: str,
+    reason: str | None,
+) -> dict[str, Any]:
+    cfg = p.cfg
+    tuned = sum(t.numel() for n, t in p.model.named_parameters() if n in trained)
+    total = sum(t.numel() for t in p.model.parameters())
+    lr, wd = searched_hparams(p.method, cfg)
+    final = {
+        "train_loss": row.get("train_loss"),
+        "train_acc": row.get("train_acc"),
+        "val_loss": row.get("val_loss"),
+        "val_acc": row.get("val_acc"),
+        "test_loss": final_test[0] if final_test else None,
+        "test_acc": final_test[1] if final_test else None,
+    }
+    return {
+        "task": cfg.task,
+        "method": cfg.method,
+        "model": cfg.model,
+        "seed": cfg.seed,
+        "split": cfg.split,
+        "study": cfg.study,
+        "base_lr": lr,
+        "weight_decay": wd,
+        "num_prompts": cfg.num_prompts,
+        "epochs": len(p.method.phases) * cfg.epochs,
+        "epochs_done": row.get("epoch", 0),
+        "trainable_params": tuned,
+        "total_params": total,
+        "trainable_pct": 100.0 * tuned / total,
+        "phases": phase_params,
+        "final": final,
+        "status": status,
+        "reason": reason,
+        "wall_seconds": time.perf_counter() - start,
+        "run_dir": str(p.run_dir),
+        "num_classes": p.data.num_classes,
+        "split_info": p.data.split_info,
+    }
