@@ -3,4 +3,6 @@
 from vptstudy.data.tasks import TASKS, TaskSpec, get_task, load_task_data
 from vptstudy.data.types import ImageSet, Preprocess, TaskData
 
+# Task modules register themselves on import; add new ones here.
+
 __all__ = ["TASKS", "ImageSet", "Preprocess", "TaskData", "TaskSpec", "get_task", "load_task_data"]

@@ -1,0 +1,1 @@
+"""Figures over finished runs, rendered with matplotlib's Agg backend (one module per figure kind)."""
