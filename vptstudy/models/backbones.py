@@ -156,7 +156,7 @@ def create_backbone(
             model = timm.create_model(
                 name, pretrained=True, num_classes=num_classes, pretrained_cfg_overlay=overlay, **kwargs
             )
-        except (RuntimeError, KeyError, ValueError, OSError) as exc:
+        except Exception as exc:  # torch, safetensors and pickle raise many types for a bad file
             raise UserError(
                 f"cannot load weights {str(file)!r} into {name!r}: {str(exc).splitlines()[0]}",
                 "--weights",

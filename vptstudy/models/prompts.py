@@ -66,7 +66,7 @@ class PromptedViT(nn.Module):
         data.uniform_(-bound, bound, generator=generator)
         self.prompt = nn.Parameter(data.to(device=ref.device, dtype=ref.dtype))
         self.prompt_mode = mode
-        self.prompt_dropout = nn.Dropout(dropout)
+        self.prompt_dropout = nn.Dropout(dropout).train(self.training)
 
     def set_trainable(self, predicate: Callable[[str, nn.Parameter], bool], frozen_eval: bool) -> None:
         """Train exactly the parameters for which ``predicate(name, param)`` holds; freeze the rest."""

@@ -1,0 +1,86 @@
+"""PromptedViT: exact equivalence with timm at p = 0, token layout, deep overwrite, parameter counts."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from timm.models.vision_transformer import VisionTransformer
+
+from tests.conftest import tiny_vit
+from vptstudy.models.prompts import PromptedViT, prompt_init_bound
+
+VARIANTS = {
+    "cls": {},
+    "no-cls-avg": {"class_token": False, "global_pool": "avg"},
+    "registers": {"reg_tokens": 2},
+    "no-cls-registers-avg": {"class_token": False, "reg_tokens": 1, "global_pool": "avg"},
+}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("mode", ["shallow", "deep"])
+def test_zero_prompts_reproduce_timm_exactly(variant: str, mode: str) -> None:
+    vit = tiny_vit(**VARIANTS[variant]).eval()
+    model = PromptedViT(vit)
+    model.add_prompts(0, mode, 0.1)
+    x = torch.randn(3, 3, 32, 32)
+    assert torch.equal(model(x), vit(x))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_prompts_sit_after_prefix_tokens_and_are_dropped_before_pooling(variant: str) -> None:
+    vit = tiny_vit(**VARIANTS[variant]).eval()
+    model = PromptedViT(vit)
+    model.add_prompts(5, "shallow", 0.0)
+    seen = {}
+    vit.blocks[0].register_forward_pre_hook(lambda mod, args: seen.setdefault("in", args[0].clone()))
+    x = torch.randn(2, 3, 32, 32)
+    tokens = model.forward_tokens(x)
+    n_prefix, n_patches = vit.num_prefix_tokens, vit.patch_embed.num_patches
+    assert tokens.shape[1] == n_prefix + 5 + n_patches
+    block_in = seen["in"]
+    assert torch.equal(block_in[:, n_prefix : n_prefix + 5], model.prompt[0].expand(2, -1, -1))
+    plain = vit.norm_pre(vit.patch_drop(vit._pos_embed(vit.patch_embed(x))))
+    assert torch.equal(block_in[:, :n_prefix], plain[:, :n_prefix])
+    assert torch.equal(block_in[:, n_prefix + 5 :], plain[:, n_prefix:])
+    assert model.forward_features(x).shape[1] == n_prefix + n_patches
+
+
+def test_deep_prompts_overwrite_slots_before_every_block() -> None:
+    vit = tiny_vit(depth=3).eval()
+    model = PromptedViT(vit).eval()
+    model.add_prompts(4, "deep", 0.1)
+    inputs = []
+    for block in vit.blocks:
+        block.register_forward_pre_hook(lambda mod, args: inputs.append(args[0].clone()))
+    model(torch.randn(2, 3, 32, 32))
+    for i, block_in in enumerate(inputs):
+        assert torch.equal(block_in[:, 1:5], model.prompt[i].expand(2, -1, -1)), f"block {i}"
+
+
+def test_prompt_counts_and_init_bound() -> None:
+    vit = tiny_vit(depth=3, embed_dim=32)
+    model = PromptedViT(vit)
+    model.add_prompts(7, "deep", 0.1)
+    assert model.prompt.numel() == 3 * 7 * 32
+    bound = prompt_init_bound(vit)
+    assert bound == pytest.approx((6 / (3 * 8 * 8 + 32)) ** 0.5)
+    assert model.prompt.abs().max() <= bound
+    shallow = PromptedViT(tiny_vit())
+    shallow.add_prompts(7, "shallow", 0.0)
+    assert shallow.prompt.shape == (1, 7, 32)
+
+
+def test_vit_b16_bound_is_vpt_value() -> None:
+    vit = VisionTransformer(img_size=224, patch_size=16, embed_dim=768, depth=1, num_heads=12)
+    assert prompt_init_bound(vit) == pytest.approx(0.0625)
+
+
+def test_frozen_backbone_stays_in_eval_while_prompt_dropout_trains() -> None:
+    vit = tiny_vit(drop_rate=0.1, drop_path_rate=0.1)
+    model = PromptedViT(vit)
+    model.add_prompts(3, "deep", 0.1)
+    model.set_trainable(lambda name, p: name == "prompt" or name.startswith("vit.head."), frozen_eval=True)
+    model.train()
+    assert model.training and model.prompt_dropout.training
+    assert not any(m.training for m in vit.modules())

@@ -1,0 +1,25 @@
+"""Learning-rate schedule: linear warm-up, cosine to zero; lr scales with batch size."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from vptstudy.config import RunConfig
+from vptstudy.train import warmup_cosine
+
+
+def test_warmup_is_linear_then_cosine_reaches_zero() -> None:
+    f = warmup_cosine(total_steps=100, warmup_steps=10)
+    assert [f(s) for s in range(10)] == pytest.approx([(s + 1) / 10 for s in range(10)])
+    assert f(10) == pytest.approx(1.0)
+    assert f(55) == pytest.approx(0.5 * (1 + math.cos(math.pi * 45 / 90)))
+    assert f(100) == pytest.approx(0.0, abs=1e-12)
+    assert all(f(s) >= f(s + 1) for s in range(10, 100))
+
+
+def test_default_warmup_is_ten_percent() -> None:
+    assert RunConfig(task="t", method="ft", epochs=100).warmup == 10
+    assert RunConfig(task="t", method="ft", epochs=3).warmup == 0
+    assert RunConfig(task="t", method="ft", epochs=30, warmup_epochs=5).warmup == 5
