@@ -3,8 +3,9 @@
 GradCAM is captum's ``LayerGradCam`` on the patch tokens entering the last block's attention (the output of
 ``blocks[-1].norm1``): a forward hook lays the patch tokens out on their grid ``[B, D, H, W]`` and passes them
 through an identity module, which is the layer captum attributes to. CLS, register and prompt tokens are left out,
-so the map is the same for plain and prompted models. (At the last block's *output* the patch gradients are zero,
-since the head reads CLS only.) Integrated Gradients shows absolute attributions summed over colour channels.
+so plain and prompted models are attributed on the same patch tokens. (At the last block's *output* the patch
+gradients are zero, since the head reads CLS only.) Integrated Gradients shows absolute attributions summed over
+colour channels.
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ def gradcam(model: PromptedViT, x: torch.Tensor, target: torch.Tensor) -> torch.
 
 
 def integrated_gradients(model: nn.Module, x: torch.Tensor, target: torch.Tensor, steps: int = 32) -> torch.Tensor:
-    """Absolute Integrated Gradients (black-image baseline in normalised space) summed over channels, ``[B, H, W]``."""
+    """Absolute Integrated Gradients summed over channels, ``[B, H, W]``; the baseline is 0 in normalised space
+    (the normalisation mean colour)."""
     ig = IntegratedGradients(model)
     attr = ig.attribute(x.detach().clone(), baselines=0.0, target=target, n_steps=steps, internal_batch_size=steps)
     return attr.detach().abs().sum(1)
@@ -153,6 +155,13 @@ def attribution_figure(
             f"{pair[0].path}, {pair[1].path}",
             "pass two runs trained at the same --img-size",
         )
+    sizes = {(r.meta.get("resolved", {}).get("split") or {}).get("test") for r in pair}
+    if len(sizes) > 1:
+        raise UserError(
+            f"the runs were tested on different test sets ({' and '.join(str(n) for n in sizes)} images)",
+            f"{pair[0].path}, {pair[1].path}",
+            "pass two runs of the same task and data",
+        )
     dev = resolve_device(device)
     notify("load", {"task": task})
     data = load_task_data(pair[0].cfg, pair[0].input_size)
@@ -170,7 +179,8 @@ def attribution_figure(
             f"{pair[0].path}, {pair[1].path}",
             f"choose another --select ({', '.join(s for s in SELECTIONS if s != selection)})",
         )
-    x = test.normalise(test.images[index.to(dev)])
+    chosen = DeviceImages(data.test.subset(index), data.preprocess, dev, train=False)
+    x, _ = next(chosen.batches(len(index)))  # the evaluation inputs, exactly as the runs were tested
     y = labels[index].to(dev) if target == "label" else preds[1][index].to(dev)
     maps: dict[tuple[str, int], np.ndarray] = {}
     for kind in kinds:
@@ -178,7 +188,7 @@ def attribution_figure(
             notify("attribute", {"kind": kind, "run": str(pair[i].path)})
             m = gradcam(model, x, y) if kind == "gradcam" else integrated_gradients(model, x, y, ig_steps)
             maps[(kind, i)] = m.float().cpu().numpy()
-    shown = (x * test.std / 255 + test.mean / 255).clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
+    shown = (x * chosen.std / 255 + chosen.mean / 255).clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
     names = (pair[0].meta.get("resolved", {}).get("split") or {}).get("classes")
     return _render(pair, shown, index, labels, preds, maps, kinds, selection, target, names, out, formats)
 
