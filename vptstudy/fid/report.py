@@ -1,0 +1,86 @@
+"""The ``vptstudy fid`` outputs: a rich table, and CSV / JSON files written atomically."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict, fields
+from pathlib import Path
+
+from rich.table import Table
+
+from vptstudy.errors import UserError
+from vptstudy.fid.compute import FidResult, FidRow
+
+OUT_SUFFIXES = (".csv", ".json")
+
+
+def check_out_paths(paths: list[Path]) -> list[Path]:
+    """``--out`` files must end in .csv or .json; checked before any work."""
+    for path in paths:
+        if path.suffix.lower() not in OUT_SUFFIXES:
+            raise UserError(f"unknown output type {str(path)!r}", "--out", "name a .csv or .json file")
+        if path.is_dir():
+            raise UserError(f"{str(path)!r} is a folder", "--out", "name a .csv or .json file")
+    return paths
+
+
+def fid_table(result: FidResult) -> Table:
+    """One row per task: group, disparity, split, FID and the sample sizes behind it, with warnings."""
+    ref = result.reference
+    n_ref = "?" if ref["n"] is None else f"{ref['n']:,}"
+    source = "cached" if ref["cached"] else "computed"
+    table = Table(
+        title=f"Fréchet distance to {ref['kind']} {ref['path']} ({result.extractor['extractor']} features)",
+        caption=f"reference: {n_ref} images ({source}); 'n <= dims' marks a singular covariance: such a "
+        "distance is biased upward and only comparable at equal sample sizes",
+    )
+    for col, justify in [
+        ("task", "left"),
+        ("group", "left"),
+        ("disparity", "left"),
+        ("split", "left"),
+        ("FID", "right"),
+        ("n task", "right"),
+        ("n ref", "right"),
+        ("dims", "right"),
+        ("stats", "left"),
+        ("warning", "left"),
+    ]:
+        table.add_column(col, justify=justify, overflow="fold")
+    for row in result.rows:
+        table.add_row(
+            row.task,
+            row.group,
+            row.disparity,
+            row.split,
+            f"{row.fid:.3f}",
+            "?" if row.n_task is None else f"{row.n_task:,}",
+            "?" if row.n_reference is None else f"{row.n_reference:,}",
+            str(row.dims),
+            "cached" if row.cached else "computed",
+            f"[yellow]{row.warning}[/]" if row.warning else "",
+        )
+    return table
+
+
+def csv_text(rows: list[FidRow]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=[f.name for f in fields(FidRow)], lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(asdict(row))
+    return buffer.getvalue()
+
+
+def write_outputs(result: FidResult, paths: list[Path]) -> list[Path]:
+    """Write each ``--out`` file (CSV rows, or the whole result as JSON) atomically."""
+    from vptstudy.runs import atomic_write_bytes
+
+    for path in paths:
+        if path.suffix.lower() == ".csv":
+            atomic_write_bytes(path, csv_text(result.rows).encode())
+        else:
+            atomic_write_bytes(path, (json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n").encode())
+    return paths
