@@ -120,6 +120,31 @@ def _class_name(names: list[str] | None, y: int) -> str:
     return names[y] if names and 0 <= y < len(names) else str(y)
 
 
+def check_pair(pair: list[Run]) -> str:
+    """The task of two runs that can be compared image by image; a :class:`UserError` otherwise."""
+    for run in pair:
+        if not (run.path / "config.json").is_file():
+            raise UserError(f"{str(run.path)!r} is not a run directory", str(run.path), "pass a run folder")
+    task = one_task(pair, "an attribution figure")
+    for run in pair:
+        require_weights(run)
+    where = f"{pair[0].path}, {pair[1].path}"
+    if pair[0].input_size != pair[1].input_size:
+        raise UserError(
+            f"the runs use different input sizes ({pair[0].input_size} and {pair[1].input_size})",
+            where,
+            "pass two runs trained at the same --img-size",
+        )
+    sizes = {(r.meta.get("resolved", {}).get("split") or {}).get("test") for r in pair}
+    if len(sizes) > 1:
+        raise UserError(
+            f"the runs were tested on different test sets ({' and '.join(str(n) for n in sizes)} images)",
+            where,
+            "pass two runs of the same task and data",
+        )
+    return task
+
+
 def attribution_figure(
     ft_run: str | Path,
     vpt_run: str | Path,
@@ -139,29 +164,11 @@ def attribution_figure(
     notify = callback or (lambda event, info: None)
     bad = [k for k in kinds if k not in KINDS]
     if bad or not kinds:
-        raise UserError(f"unknown attribution kinds {bad}", "--kind", f"use {' and/or '.join(KINDS)}")
+        raise UserError(f"unknown attribution kinds {bad}", "kinds", f"use {' and/or '.join(KINDS)}")
     if target not in TARGETS:
         raise UserError(f"unknown target {target!r}", "--target", f"use one of {', '.join(TARGETS)}")
     pair = [Run(Path(ft_run)), Run(Path(vpt_run))]
-    for run in pair:
-        if not (run.path / "config.json").is_file():
-            raise UserError(f"{str(run.path)!r} is not a run directory", str(run.path), "pass a run folder")
-    task = one_task(pair, "an attribution figure")
-    for run in pair:
-        require_weights(run)
-    if pair[0].input_size != pair[1].input_size:
-        raise UserError(
-            f"the runs use different input sizes ({pair[0].input_size} and {pair[1].input_size})",
-            f"{pair[0].path}, {pair[1].path}",
-            "pass two runs trained at the same --img-size",
-        )
-    sizes = {(r.meta.get("resolved", {}).get("split") or {}).get("test") for r in pair}
-    if len(sizes) > 1:
-        raise UserError(
-            f"the runs were tested on different test sets ({' and '.join(str(n) for n in sizes)} images)",
-            f"{pair[0].path}, {pair[1].path}",
-            "pass two runs of the same task and data",
-        )
+    task = check_pair(pair)
     dev = resolve_device(device)
     notify("load", {"task": task})
     data = load_task_data(pair[0].cfg, pair[0].input_size)
