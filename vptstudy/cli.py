@@ -21,6 +21,65 @@ app = typer.Typer(
 STATE = {"debug": False}
 
 
+def _floats(text: str | None, option: str) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise UserError(f"cannot read {text!r} as numbers", option, "use a comma-separated list, e.g. 1,0.5") from None
+
+
+def _ints(text: str | None, option: str) -> tuple[int, ...] | None:
+    values = _floats(text, option)
+    if values is not None and any(v != int(v) for v in values):
+        raise UserError(f"{text!r} holds non-integers", option, "use whole numbers, e.g. 42,44")
+    return None if values is None else tuple(int(v) for v in values)
+
+
+ExecutorOpt = Annotated[str, typer.Option("--executor", help="local (default) or slurm (submitit).")]
+GpusOpt = Annotated[str | None, typer.Option("--gpus", help="Local: GPU ids for one worker each, e.g. 0,1.")]
+WorkersPerGpuOpt = Annotated[int, typer.Option("--workers-per-gpu", help="Local: workers per listed GPU.")]
+WorkersOpt = Annotated[int, typer.Option("--workers", help="Local without --gpus: CPU worker processes.")]
+PartitionOpt = Annotated[str | None, typer.Option("--partition", help="Slurm partition.")]
+TimeOpt = Annotated[int, typer.Option("--time", help="Slurm time limit per job, minutes.")]
+RunsPerJobOpt = Annotated[int, typer.Option("--runs-per-job", help="Slurm: runs per array task.")]
+ParallelOpt = Annotated[int, typer.Option("--array-parallelism", help="Slurm: array tasks at once.")]
+
+
+def _executor(
+    executor: str,
+    gpus: str | None,
+    workers_per_gpu: int,
+    workers: int,
+    partition: str | None,
+    time_min: int,
+    runs_per_job: int,
+    array_parallelism: int,
+):
+    from vptstudy.executors import ExecutorSpec
+
+    return ExecutorSpec(
+        kind=executor,
+        gpus=_ints(gpus, "--gpus") or (),
+        workers_per_gpu=workers_per_gpu,
+        workers=workers,
+        partition=partition,
+        time_min=time_min,
+        runs_per_job=runs_per_job,
+        array_parallelism=array_parallelism,
+    )
+
+
+def _run_study(study, spec) -> None:
+    from vptstudy.console import SweepProgress, make_progress, out, summary_table
+    from vptstudy.sweep import run_study
+
+    with make_progress() as progress:
+        summaries = run_study(study, spec, SweepProgress(progress))
+    out.print(summary_table(summaries, title=f"Study {study.name} ({study.kind})"))
+
+
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
@@ -29,25 +88,31 @@ def _root(
 
 
 @app.command()
-def tasks() -> None:
-    """List the registered tasks: group, classes, task disparity, sources and how to get the data."""
+def tasks(
+    data_root: Annotated[
+        Path | None, typer.Option(help="Data folder to look in (default: $VPTSTUDY_DATA or ./data).")
+    ] = None,
+) -> None:
+    """List the tasks: group, classes, task disparity, sources present on this machine and how to get the data."""
     from rich.table import Table
 
     from vptstudy.console import out
-    from vptstudy.data import TASKS
+    from vptstudy.data.paths import data_root as resolve_root
+    from vptstudy.data.status import LAYOUTS, task_rows
 
-    table = Table(title="Tasks")
-    for col in ("task", "group", "classes", "disparity", "sources", "preprocess", "how to get it"):
+    root = resolve_root(str(data_root) if data_root else None)
+    table = Table(title=f"Tasks (data root: {root})", caption="; ".join(LAYOUTS))
+    for col in ("task", "group", "classes", "disparity", "preprocess", "available here", "how to get it"):
         table.add_column(col, overflow="fold")
-    for spec in TASKS.values():
+    for row in task_rows(root):
         table.add_row(
-            spec.name,
-            spec.group,
-            str(spec.num_classes or "from data"),
-            spec.disparity,
-            ", ".join(spec.sources),
-            spec.preprocess,
-            spec.get_it,
+            row["task"],
+            row["group"],
+            str(row["classes"] or "from data"),
+            row["disparity"],
+            row["preprocess"],
+            row["available"],
+            row["get_it"],
         )
     out.print(table)
 
@@ -73,14 +138,28 @@ def train(
     shots: Annotated[int | None, typer.Option(help="k images per class for train and val.")] = None,
     split_seed: Annotated[int, typer.Option(help="Seed of the data split.")] = 0,
     test_subsample: Annotated[int, typer.Option(help="Test images per epoch for curves (0: all).")] = 1000,
-    data_root: Annotated[Path | None, typer.Option(help="Data folder for the task.")] = None,
+    data_root: Annotated[Path | None, typer.Option(help="Data folder (default: $VPTSTUDY_DATA or ./data).")] = None,
+    download: Annotated[bool, typer.Option("--download", help="Fetch a missing torchvision dataset.")] = False,
+    cache_dir: Annotated[Path | None, typer.Option(help="Tensor cache folder (default: next to the data).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     precision: Annotated[str, typer.Option(help="auto (bf16 on CUDA), fp32 or bf16.")] = "auto",
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model.")] = False,
     out_dir: Annotated[Path, typer.Option(help="Root folder of run directories.")] = Path("runs"),
     study: Annotated[str, typer.Option(help="Study name (first run-directory level).")] = "adhoc",
+    search: Annotated[str | None, typer.Option(help="'grid': lr x wd on val, then final seeds.")] = None,
+    lrs: Annotated[str | None, typer.Option(help="Search: base lrs, e.g. 1,0.5 (default: method's grid).")] = None,
+    wds: Annotated[str | None, typer.Option(help="Search: weight decays (default: the paper's grid).")] = None,
+    seeds: Annotated[str | None, typer.Option(help="Search: final seeds (default 42,44,82,100,800).")] = None,
+    executor: ExecutorOpt = "local",
+    gpus: GpusOpt = None,
+    workers_per_gpu: WorkersPerGpuOpt = 1,
+    workers: WorkersOpt = 1,
+    partition: PartitionOpt = None,
+    time: TimeOpt = 240,
+    runs_per_job: RunsPerJobOpt = 1,
+    array_parallelism: ParallelOpt = 64,
 ) -> None:
-    """Train one run (FT, linear, VPT-shallow, VPT-deep, Mixed or FT-then-PT) into a run directory."""
+    """Train one run (FT, linear, VPT-shallow, VPT-deep, Mixed or FT-then-PT), or a grid search with --search."""
     from vptstudy.console import TrainProgress, make_progress, print_results
     from vptstudy.train import fit
 
@@ -105,15 +184,106 @@ def train(
         split_seed=split_seed,
         test_subsample=test_subsample or None,
         data_root=str(data_root) if data_root else None,
+        download=download,
+        cache_dir=str(cache_dir) if cache_dir else None,
         device=device,
         precision=precision,
         compile=compile,
         out_dir=str(out_dir),
         study=study,
     )
+    if search is not None:
+        from vptstudy.config import FINAL_SEEDS
+        from vptstudy.methods import get_method
+        from vptstudy.study import Study
+
+        if search != "grid":
+            raise UserError(f"unknown search {search!r}", "--search", "use --search grid")
+        m = get_method(method)
+        run = {
+            k: v
+            for k, v in cfg.to_dict().items()
+            if k
+            not in {
+                "task",
+                "method",
+                "seed",
+                "study",
+                "base_lr",
+                "weight_decay",
+                "split",
+                "train_size",
+                "shots",
+                "split_seed",
+                "method_options",
+            }
+        }
+        run.update(train_size=train_size, shots=shots, split_seed=split_seed)
+        plan = Study(
+            name=study,
+            kind="search",
+            tasks=(task,),
+            methods=(method,),
+            seeds=_ints(seeds, "--seeds") or FINAL_SEEDS,
+            run=run,
+            grid={method: (_floats(lrs, "--lrs") or m.lr_grid, _floats(wds, "--wds") or m.wd_grid)},
+        )
+        _run_study(
+            plan, _executor(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism)
+        )
+        return
     with make_progress() as progress:
         result = fit(cfg, TrainProgress(progress, f"{task} {method}"))
     print_results([result], title="Run summary")
+
+
+@app.command("pretrain-toy")
+def pretrain_toy(
+    steps: Annotated[int, typer.Option(help="Optimizer steps; each draws a fresh batch.")] = 2000,
+    batch_size: Annotated[int, typer.Option(help="Images per step.")] = 128,
+    lr: Annotated[float, typer.Option("--lr", help="Peak AdamW learning rate.")] = 1e-3,
+    wd: Annotated[float, typer.Option("--wd", help="AdamW weight decay (weight matrices).")] = 0.05,
+    warmup_steps: Annotated[int, typer.Option(help="Linear warm-up steps before cosine decay.")] = 100,
+    seed: Annotated[int, typer.Option(help="Seed of the initialisation and the image stream.")] = 0,
+    eval_images: Annotated[int, typer.Option(help="Held-out upstream images for the final accuracy.")] = 2000,
+    threads: Annotated[int | None, typer.Option(help="CPU threads (default: torch's); 1 suits a busy CPU.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: the package's assets/).")] = None,
+) -> None:
+    """Pretrain the embedded toy ViT (--model toy-vit) on synthetic shapes; write its weights and JSON card."""
+    from vptstudy.console import console, make_progress
+    from vptstudy.models.toy import ASSETS
+    from vptstudy.pretrain import PretrainConfig
+    from vptstudy.pretrain import pretrain_toy as run_pretraining
+
+    cfg = PretrainConfig(
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=wd,
+        warmup_steps=warmup_steps,
+        seed=seed,
+        eval_images=eval_images,
+        threads=threads,
+        out_dir=str(out or ASSETS),
+    )
+    with make_progress() as progress:
+        bar = progress.add_task("pretrain toy-vit", total=steps, info="")
+
+        def callback(event: str, info: dict) -> None:
+            if event == "step":
+                progress.update(bar, advance=1, info=f"loss {info['loss']:.3f} batch acc {100 * info['acc']:.1f}%")
+            elif event == "curve":
+                console.print(
+                    f"step {info['step']}: held-out loss {info['heldout_loss']:.3f}, "
+                    f"acc {100 * info['heldout_acc']:.1f}% ({info['seconds']:.0f}s)"
+                )
+
+        card = run_pretraining(cfg, callback)
+    acc = card["upstream_accuracy"]
+    console.print(
+        f"upstream top-1 {100 * acc['top1']:.2f}% on {acc['images']} held-out images; "
+        f"{card['weights']['bytes'] / 1e6:.2f} MB in {cfg.out_dir} ({card['wall_seconds']:.0f}s)"
+    )
 
 
 # -- vptstudy visualize --------------------------------------------------------------------------------------
@@ -297,6 +467,284 @@ def vis_umap(
 ) -> None:
     """Hyperbolic UMAP (Poincare disk) of the final CLS features of test images, one panel per run."""
     _embedding("umap", runs, out, fmt, max_points, seed, device)
+
+
+def _sweep_study(
+    kind: str,
+    study_file: Path | None,
+    name: str,
+    tasks: list[str] | None,
+    methods: list[str] | None,
+    seeds: str | None,
+    search: bool,
+    run: dict,
+    section: dict,
+):
+    """A study from --study FILE, or from the sweep command's own options."""
+    from vptstudy.study import load_study, parse_study
+
+    if study_file is not None:
+        study = load_study(study_file)
+        if study.kind != kind:
+            raise UserError(
+                f"study kind is {study.kind!r}, this command runs {kind!r}",
+                str(study_file),
+                f"use `vptstudy run {study_file}` or a study with kind = {kind!r}",
+            )
+        return study
+    if not tasks or not methods:
+        raise UserError("no tasks or methods given", "--task/--method", "pass --task and --method, or --study FILE")
+    data = {
+        "name": name,
+        "kind": kind,
+        "tasks": tasks,
+        "methods": methods,
+        "run": {k: v for k, v in run.items() if v is not None},
+        kind: {**section, "search": search},
+    }
+    if seeds is not None:
+        data["seeds"] = list(_ints(seeds, "--seeds") or ())
+    return parse_study(data, "command line")
+
+
+TaskListOpt = Annotated[list[str] | None, typer.Option("--task", help="Task (repeat for several).")]
+MethodListOpt = Annotated[list[str] | None, typer.Option("--method", help="Method (repeat for several).")]
+StudyFileOpt = Annotated[Path | None, typer.Option("--study", help="Study TOML file instead of options.")]
+
+
+@app.command("sweep-datasize")
+def sweep_datasize(
+    study_file: StudyFileOpt = None,
+    task: TaskListOpt = None,
+    method: MethodListOpt = None,
+    sizes: Annotated[str, typer.Option(help="Train sizes (val = size/4).")] = "400,800,1000,1200,5000,10000,20000",
+    split_seeds: Annotated[str, typer.Option(help="Seeds of the size splits.")] = "0",
+    seeds: Annotated[str | None, typer.Option(help="Final seeds (default 42,44,82,100,800).")] = None,
+    search: Annotated[bool, typer.Option("--search/--fixed", help="Fresh lr x wd search per size, or fixed.")] = True,
+    model: Annotated[str, typer.Option(help="Backbone.")] = PAPER_MODEL,
+    pretrained: Annotated[bool, typer.Option(help="Load pretrained weights.")] = True,
+    epochs: Annotated[int, typer.Option(help="Epochs per phase.")] = 100,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 128,
+    img_size: Annotated[int | None, typer.Option(help="Input size.")] = None,
+    data_root: Annotated[Path | None, typer.Option(help="Data folder.")] = None,
+    out_dir: Annotated[Path, typer.Option(help="Root of run directories.")] = Path("runs"),
+    name: Annotated[str, typer.Option("--name", help="Study name.")] = "datasize",
+    executor: ExecutorOpt = "local",
+    gpus: GpusOpt = None,
+    workers_per_gpu: WorkersPerGpuOpt = 1,
+    workers: WorkersOpt = 1,
+    partition: PartitionOpt = None,
+    time: TimeOpt = 240,
+    runs_per_job: RunsPerJobOpt = 1,
+    array_parallelism: ParallelOpt = 64,
+) -> None:
+    """Data-size sweep (paper section 4.4): each train size at train:val = 4:1, per method and seed."""
+    run = {
+        "model": model,
+        "pretrained": pretrained,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "img_size": img_size,
+        "data_root": str(data_root) if data_root else None,
+        "out_dir": str(out_dir),
+    }
+    study = _sweep_study(
+        "datasize",
+        study_file,
+        name,
+        task,
+        method,
+        seeds,
+        search,
+        run,
+        {"sizes": list(_ints(sizes, "--sizes") or ()), "split_seeds": list(_ints(split_seeds, "--split-seeds") or ())},
+    )
+    _run_study(
+        study, _executor(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism)
+    )
+
+
+@app.command("sweep-oneshot")
+def sweep_oneshot(
+    study_file: StudyFileOpt = None,
+    task: TaskListOpt = None,
+    method: MethodListOpt = None,
+    shots: Annotated[int, typer.Option(help="Images per class for train and for val.")] = 1,
+    draws: Annotated[int, typer.Option(help="Seeded draws (each its own split seed).")] = 5,
+    seeds: Annotated[str | None, typer.Option(help="Training seeds per draw (default 42,44,82,100,800).")] = None,
+    search: Annotated[bool, typer.Option("--search/--fixed", help="lr x wd search per draw, or fixed.")] = False,
+    model: Annotated[str, typer.Option(help="Backbone.")] = PAPER_MODEL,
+    pretrained: Annotated[bool, typer.Option(help="Load pretrained weights.")] = True,
+    epochs: Annotated[int, typer.Option(help="Epochs per phase.")] = 100,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 128,
+    img_size: Annotated[int | None, typer.Option(help="Input size.")] = None,
+    data_root: Annotated[Path | None, typer.Option(help="Data folder.")] = None,
+    out_dir: Annotated[Path, typer.Option(help="Root of run directories.")] = Path("runs"),
+    name: Annotated[str, typer.Option("--name", help="Study name.")] = "oneshot",
+    executor: ExecutorOpt = "local",
+    gpus: GpusOpt = None,
+    workers_per_gpu: WorkersPerGpuOpt = 1,
+    workers: WorkersOpt = 1,
+    partition: PartitionOpt = None,
+    time: TimeOpt = 240,
+    runs_per_job: RunsPerJobOpt = 1,
+    array_parallelism: ParallelOpt = 64,
+) -> None:
+    """One-shot sweep (paper Tables 3-4): k images per class for train and val, several seeded draws."""
+    run = {
+        "model": model,
+        "pretrained": pretrained,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "img_size": img_size,
+        "data_root": str(data_root) if data_root else None,
+        "out_dir": str(out_dir),
+    }
+    study = _sweep_study(
+        "oneshot", study_file, name, task, method, seeds, search, run, {"shots": shots, "draws": draws}
+    )
+    _run_study(
+        study, _executor(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism)
+    )
+
+
+@app.command("run")
+def run_cmd(
+    study_file: Annotated[Path, typer.Argument(help="Study TOML file, e.g. studies/vtab1k.toml.")],
+    out_dir: Annotated[Path | None, typer.Option(help="Override the study's out_dir.")] = None,
+    executor: ExecutorOpt = "local",
+    gpus: GpusOpt = None,
+    workers_per_gpu: WorkersPerGpuOpt = 1,
+    workers: WorkersOpt = 1,
+    partition: PartitionOpt = None,
+    time: TimeOpt = 240,
+    runs_per_job: RunsPerJobOpt = 1,
+    array_parallelism: ParallelOpt = 64,
+) -> None:
+    """Run a study file (search, datasize or oneshot); complete runs are skipped, partial ones resume."""
+    import dataclasses
+
+    from vptstudy.study import load_study
+
+    study = load_study(study_file)
+    if out_dir is not None:
+        study = dataclasses.replace(study, run={**study.run, "out_dir": str(out_dir)})
+    _run_study(
+        study, _executor(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism)
+    )
+
+
+@app.command()
+def report(
+    runs_dir: Annotated[Path, typer.Argument(help="Folder of run directories (a study or the whole out dir).")],
+    out: Annotated[Path | None, typer.Option(help="Where report.md/report.csv go (default: RUNS_DIR).")] = None,
+) -> None:
+    """Paper-style tables: mean ± std test accuracy, group means, wins against FT; markdown + CSV."""
+    from rich.table import Table as RichTable
+
+    from vptstudy.analysis.tables import collect, table_rows, write_report
+    from vptstudy.console import out as stdout
+
+    if not runs_dir.is_dir():
+        raise UserError(f"runs folder {str(runs_dir)!r} not found", "RUNS_DIR", "pass the --out-dir of your runs")
+    rep = collect(runs_dir)
+    if not rep.tables and not rep.failed and not rep.incomplete:
+        raise UserError(f"no runs under {str(runs_dir)!r}", "RUNS_DIR", "pass the folder your sweeps wrote to")
+    for table in rep.tables:
+        header, rows = table_rows(table)
+        rich_table = RichTable(title=f"{table.study}: {table.regime} (test acc %, mean ± std; wins vs FT)")
+        for col in header:
+            rich_table.add_column(col)
+        for row in rows:
+            rich_table.add_row(*row)
+        stdout.print(rich_table)
+    for failed in rep.failed:
+        stdout.print(f"[red]failed:[/] {failed.get('run_dir')}: {failed.get('reason')}")
+    for run in rep.incomplete:
+        stdout.print(f"[yellow]incomplete:[/] {run}")
+    md, csv_path = write_report(rep, out or runs_dir)
+    stdout.print(f"wrote {md} and {csv_path}")
+
+
+@app.command()
+def fid(
+    reference: Annotated[
+        str, typer.Option(help="Pretraining data: image folder (recursive), list file, or .npz with mu/sigma.")
+    ],
+    task: Annotated[list[str] | None, typer.Option("--task", help="Task to measure (repeatable).")] = None,
+    split: Annotated[
+        str, typer.Option(help="trainval (the tuning data, train800val200: default), train, val or test.")
+    ] = "trainval",
+    features: Annotated[
+        str, typer.Option(help="inception (pytorch-fid pool3) or backbone (pre-logits).")
+    ] = "inception",
+    model: Annotated[str, typer.Option(help="Backbone for --features backbone (timm ViT or toy-vit).")] = PAPER_MODEL,
+    weights: Annotated[Path | None, typer.Option(help="Local backbone weights for --features backbone.")] = None,
+    img_size: Annotated[int | None, typer.Option(help="Backbone input size (default: the backbone's).")] = None,
+    inception_weights: Annotated[
+        Path | None, typer.Option(help="pt_inception-2015-12-05-6726825d.pth (default: the torch hub cache).")
+    ] = None,
+    max_images: Annotated[int | None, typer.Option(help="Seeded sample cap per image set.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the --max-images sample.")] = 0,
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 50,
+    data_root: Annotated[Path | None, typer.Option(help="Data folder for the tasks.")] = None,
+    save_stats: Annotated[Path | None, typer.Option(help="Write the reference statistics to this .npz.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Let --save-stats replace a file.")] = False,
+    cache_dir: Annotated[Path | None, typer.Option(help="Cache root (statistics go to <dir>/fid).")] = None,
+    cache: Annotated[bool, typer.Option(help="Read and write cached statistics.")] = True,
+    refresh: Annotated[bool, typer.Option("--refresh", help="Recompute cached statistics.")] = False,
+    sqrtm: Annotated[str, typer.Option(help="eigh (fast, stable) or sqrtm (pytorch-fid's scipy sqrtm).")] = "eigh",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    out: Annotated[list[Path] | None, typer.Option("--out", help="Write rows to .csv / .json (repeatable).")] = None,
+) -> None:
+    """Fréchet distance between pretraining data and each task's data (paper section 4.3), cached per set."""
+    from vptstudy.console import console, make_progress
+    from vptstudy.console import out as stdout
+    from vptstudy.fid.compute import FidRequest, compute_fid
+    from vptstudy.fid.report import check_out_paths, fid_table, write_outputs
+
+    outs = check_out_paths(list(out or []))
+    req = FidRequest(
+        reference=reference,
+        tasks=tuple(task or ()),
+        split=split,
+        features=features,
+        model=model,
+        weights=str(weights) if weights else None,
+        img_size=img_size,
+        inception_weights=str(inception_weights) if inception_weights else None,
+        max_images=max_images,
+        seed=seed,
+        batch_size=batch_size,
+        data_root=str(data_root) if data_root else None,
+        cache_dir=str(cache_dir) if cache_dir else None,
+        use_cache=cache,
+        refresh=refresh,
+        save_stats=str(save_stats) if save_stats else None,
+        overwrite=overwrite,
+        device=device,
+        method=sqrtm,
+    )
+    progress, bars = make_progress(), {}
+
+    def update(label: str, done: int, total: int) -> None:
+        if not bars:
+            progress.start()  # only once images are read: errors and cache hits print no empty bar
+        if label not in bars:
+            bars[label] = progress.add_task(label, total=total, info="")
+        progress.update(bars[label], completed=done, total=total)
+
+    try:
+        result = compute_fid(req, update)
+    finally:
+        progress.stop()
+    if result.rows:
+        stdout.print(fid_table(result))
+    if result.saved_stats:
+        stdout.print(f"wrote reference statistics {result.saved_stats}", soft_wrap=True)
+    for path in write_outputs(result, outs):
+        stdout.print(f"wrote {path}", soft_wrap=True)
+    console.print(f"[dim]{result.seconds:.1f}s[/]")
 
 
 def main() -> None:

@@ -67,6 +67,7 @@ class RunConfig:
     out_dir: str = "runs"
     study: str = "adhoc"
     save_weights: bool = True
+    checkpoint_every: int = 1
     method_options: tuple[tuple[str, Any], ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -136,5 +137,7 @@ def validate_run_config(cfg: RunConfig) -> None:
         raise bad("--train-size", cfg.train_size, "use a positive number of training images")
     if cfg.shots is not None and cfg.shots < 1:
         raise bad("--shots", cfg.shots, "use at least 1 image per class")
+    if cfg.checkpoint_every < 0:
+        raise bad("--checkpoint-every", cfg.checkpoint_every, "use 0 (never) or a number of epochs")
     if cfg.test_subsample is not None and cfg.test_subsample < 1:
         raise bad("--test-subsample", cfg.test_subsample, "use a positive count, or 0 for the whole test set")

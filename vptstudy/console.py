@@ -59,6 +59,7 @@ class TrainProgress:
             total = info["steps"] * info["phases"]
             if self.task is None:
                 self.task = p.add_task(self.label, total=total, info="")
+            p.update(self.task, completed=info["index"] * info["steps"] + info.get("done_steps", 0))
             p.update(self.task, info=f"phase {info['name']} ({info['index'] + 1}/{info['phases']})")
         elif event == "step":
             p.advance(self.task)
@@ -69,6 +70,10 @@ class TrainProgress:
                 info=f"{info['phase']} ep {info['phase_epoch']} loss {info['train_loss']:.3f}"
                 f"{val} test {pct(info['test_acc'])}%",
             )
+        elif event == "resume":
+            console.print(f"[cyan]resuming after epoch {info['epoch']}:[/] {info['run_dir']}")
+        elif event == "busy":
+            console.print(f"[yellow]claimed by another worker, skipped:[/] {info['run_dir']}")
         elif event == "skip":
             console.print(f"[yellow]already complete, not run again:[/] {info['run_dir']}")
 
@@ -104,3 +109,72 @@ def print_results(results: list[dict[str, Any]], title: str = "Results") -> None
     out.print(results_table(results, title))
     for r in results:
         out.print(f"run: {r['run_dir']}", soft_wrap=True)
+
+
+class SweepProgress:
+    """A sweep callback: an overall bar over runs, and a per-run bar driven by fit() events."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.overall: Any = None
+        self.run_bar: TrainProgress | None = None
+
+    def __call__(self, event: str, info: dict[str, Any]) -> None:
+        p = self.progress
+        if event == "stage":
+            console.print(f"[bold]stage {info['name']}[/]: {info['runs']} runs over {info['units']} units")
+            if self.overall is not None:
+                p.remove_task(self.overall)
+            self.overall = p.add_task(f"{info['name']} runs", total=info["runs"], info="")
+        elif event == "run":
+            cfg = info["config"]
+            p.update(
+                self.overall,
+                completed=info["index"],
+                info=f"{cfg.task} {cfg.method} lr={cfg.base_lr:g} wd={cfg.weight_decay:g} seed={cfg.seed}",
+            )
+            if self.run_bar is not None and self.run_bar.task is not None:
+                p.remove_task(self.run_bar.task)
+            self.run_bar = TrainProgress(p, "  run")
+        elif event == "progress":
+            p.update(self.overall, completed=info["done"], total=info["total"])
+        elif event == "submitted":
+            console.print(f"submitted {len(info['jobs'])} Slurm job(s); logs in {info['log_dir']}")
+        elif event == "job_failed":
+            console.print(f"[red]job {info['job']} failed:[/] {info['reason']}")
+        elif event == "done" and self.overall is not None:
+            p.advance(self.overall)
+            if self.run_bar is not None:
+                self.run_bar(event, info)
+        elif self.run_bar is not None and event in {"load", "phase", "step", "epoch", "skip", "resume", "busy"}:
+            self.run_bar(event, info)
+            if event in {"skip", "busy"}:
+                p.advance(self.overall)
+
+
+def summary_table(summaries: list[dict[str, Any]], title: str = "Sweep summary") -> Table:
+    """One row per unit: chosen lr/wd, final test accuracy mean ± std over seeds, run states, notes."""
+    import statistics
+
+    table = Table(title=title, caption="test accuracy % over the final seeds")
+    for col in ("unit", "lr", "wd", "test acc", "seeds ok", "note"):
+        table.add_column(col)
+    for s in summaries:
+        ok = [r["final"]["test_acc"] for r in s["results"] if r.get("status") == "ok"]
+        acc = (
+            "-"
+            if not ok
+            else (f"{100 * statistics.fmean(ok):.2f} ± {100 * (statistics.stdev(ok) if len(ok) > 1 else 0.0):.2f}")
+        )
+        lr, wd = s["chosen"] if s["chosen"] else ("-", "-")
+        states = [r.get("status") for r in s["results"]]
+        bad = ", ".join(f"{states.count(k)} {k}" for k in sorted(set(states)) if k != "ok")
+        table.add_row(
+            s["unit"],
+            f"{lr:g}" if lr != "-" else lr,
+            f"{wd:g}" if wd != "-" else wd,
+            acc,
+            f"{len(ok)}/{len(states)}" + (f" ({bad})" if bad else ""),
+            s["note"],
+        )
+    return table

@@ -9,6 +9,7 @@ whole test set, saves the trained tensors and writes ``result.json`` last.
 
 from __future__ import annotations
 
+import io
 import math
 import shutil
 import time
@@ -149,8 +150,14 @@ def prepare(cfg: RunConfig, callback: Callback = _quiet) -> Prepared:
         cfg.model, data.num_classes, pretrained=cfg.pretrained, weights=cfg.weights, img_size=cfg.img_size
     )
     model = PromptedViT(backbone).to(device)
+    return Prepared(cfg, method, device, data, model, input_size, prepare_run_dir(cfg))
+
+
+def prepare_run_dir(cfg: RunConfig) -> Path:
+    """The run directory of a config (computed, not created)."""
+    method = get_method(cfg.method)
     lr, wd = searched_hparams(method, cfg)
-    return Prepared(cfg, method, device, data, model, input_size, runs.run_dir(cfg, lr, wd, method.uses_prompts))
+    return runs.run_dir(cfg, lr, wd, method.uses_prompts)
 
 
 def _test_subsample(data: TaskData, cfg: RunConfig) -> torch.Tensor | None:
@@ -185,6 +192,8 @@ def _write_config(p: Prepared) -> None:
 def fit(cfg: RunConfig, callback: Callback = _quiet) -> dict[str, Any]:
     """Train one run and return its result (also written to ``result.json``).
 
+    A complete run is not trained again (its stored result is returned); a partial one resumes from its last
+    per-epoch checkpoint; a run another live worker has claimed returns ``{"status": "busy"}``.
     Raises :class:`UserError` for bad input (nothing written) and :class:`RunFailed` when training diverges
     (``result.json`` then records ``status: failed`` and the reason).
     """
@@ -193,14 +202,66 @@ def fit(cfg: RunConfig, callback: Callback = _quiet) -> dict[str, Any]:
         result = runs.read_result(p.run_dir) or {}
         callback("skip", {"run_dir": str(p.run_dir), "result": result})
         return result
-    if p.run_dir.exists():
-        shutil.rmtree(p.run_dir)
-    p.run_dir.mkdir(parents=True)
-    _write_config(p)
-    return _train(p, callback)
+    if not runs.claim(p.run_dir):
+        callback("busy", {"run_dir": str(p.run_dir)})
+        return {"status": "busy", "run_dir": str(p.run_dir)}
+    try:
+        if runs.is_complete(p.run_dir):  # finished by another worker between our check and our claim
+            return runs.read_result(p.run_dir) or {}
+        resume = _read_checkpoint(p.run_dir)
+        if resume is None:
+            for leftover in p.run_dir.iterdir():
+                if leftover.name != runs.LOCK:
+                    shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+            _write_config(p)
+        else:
+            runs.truncate_metrics(p.run_dir, resume["epoch_global"])
+            callback("resume", {"run_dir": str(p.run_dir), "epoch": resume["epoch_global"]})
+        runs.append_jsonl(
+            p.run_dir / runs.ATTEMPTS,
+            {
+                "event": "start" if resume is None else "resume",
+                "epoch": resume["epoch_global"] if resume else 0,
+                **runs.owner(),
+            },
+        )
+        try:
+            return _train(p, callback, resume)
+        except torch.OutOfMemoryError as exc:
+            reason = f"out of memory: {str(exc).splitlines()[0]}"
+            failed = {
+                "task": cfg.task,
+                "method": cfg.method,
+                "model": cfg.model,
+                "seed": cfg.seed,
+                "split": cfg.split,
+                "status": "failed",
+                "reason": reason,
+                "run_dir": str(p.run_dir),
+            }
+            runs.atomic_write_json(p.run_dir / runs.RESULT, failed)
+            raise RunFailed(reason, str(p.run_dir)) from exc
+    finally:
+        runs.release(p.run_dir)
 
 
-def _train(p: Prepared, callback: Callback) -> dict[str, Any]:
+def _read_checkpoint(run: Path) -> dict[str, Any] | None:
+    path = run / runs.CHECKPOINT
+    if not path.is_file() or not (run / runs.CONFIG).is_file():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception:  # a torn or foreign file is never trusted: start the run again
+        return None
+
+
+def _write_checkpoint(run: Path, state: dict[str, Any]) -> None:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    runs.atomic_write_bytes(run / runs.CHECKPOINT, buffer.getvalue())
+
+
+def _train(p: Prepared, callback: Callback, resume: dict[str, Any] | None = None) -> dict[str, Any]:
     cfg, model, device = p.cfg, p.model, p.device
     bf16 = use_bf16(cfg, device)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
@@ -213,24 +274,43 @@ def _train(p: Prepared, callback: Callback) -> dict[str, Any]:
     )
     shuffle = torch.Generator().manual_seed(cfg.seed)
     prompt_gen = torch.Generator().manual_seed(cfg.seed + 1)
-    trained: set[str] = set()
-    phase_params: list[dict[str, Any]] = []
-    start = time.perf_counter()
-    epoch_global = 0
-    row: dict[str, Any] = {}
+    trained: set[str] = set(resume["trained"]) if resume else set()
+    phase_params: list[dict[str, Any]] = list(resume["phase_params"]) if resume else []
+    start = time.perf_counter() - (resume["elapsed"] if resume else 0.0)
+    epoch_global = resume["epoch_global"] if resume else 0
+    row: dict[str, Any] = resume["last_row"] if resume else {}
     steps_per_epoch = train.num_batches(cfg.batch_size)
+    resume_phase = resume["phase_index"] if resume else -1
     for phase_index, phase in enumerate(p.method.phases):
         phase.prepare(model, cfg, prompt_gen)
         model.to(device)
-        trained |= {n for n, _ in model.trainable_parameters()}
-        trainable, total = count_parameters(model)
-        phase_params.append({"phase": phase.name, "trainable_params": trainable, "total_params": total})
+        first_epoch = 0
+        if phase_index < resume_phase:
+            continue  # rebuilt for its structure; its weights come with the checkpoint
+        if phase_index == resume_phase:
+            assert resume is not None
+            model.load_state_dict(resume["model"], strict=False)
+            first_epoch = resume["phase_epoch"]
+            if first_epoch >= cfg.epochs:
+                continue
+        else:
+            trained |= {n for n, _ in model.trainable_parameters()}
+            trainable, total = count_parameters(model)
+            phase_params.append({"phase": phase.name, "trainable_params": trainable, "total_params": total})
         base_lr, wd = phase_hparams(p.method, phase, cfg)
         optimizer = make_optimizer(phase.optimizer, param_groups(model, wd), base_lr * cfg.batch_size / 256, device)
         total_steps = cfg.epochs * steps_per_epoch
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizer, warmup_cosine(total_steps, cfg.warmup * steps_per_epoch)
         )
+        if phase_index == resume_phase:
+            assert resume is not None
+            optimizer.load_state_dict(resume["optimizer"])
+            schedule.load_state_dict(resume["schedule"])
+            shuffle.set_state(resume["shuffle"])
+            torch.set_rng_state(resume["rng"])
+            if device.type == "cuda" and resume.get("cuda_rng") is not None:
+                torch.cuda.set_rng_state(resume["cuda_rng"], device)
         step_model = torch.compile(model) if cfg.compile else model
         callback(
             "phase",
@@ -240,11 +320,12 @@ def _train(p: Prepared, callback: Callback) -> dict[str, Any]:
                 "phases": len(p.method.phases),
                 "epochs": cfg.epochs,
                 "steps": total_steps,
-                "trainable_params": trainable,
-                "total_params": total,
+                "done_steps": first_epoch * steps_per_epoch,
+                "trainable_params": phase_params[phase_index]["trainable_params"],
+                "total_params": phase_params[phase_index]["total_params"],
             },
         )
-        for epoch in range(cfg.epochs):
+        for epoch in range(first_epoch, cfg.epochs):
             t0 = time.perf_counter()
             lr_now = optimizer.param_groups[0]["lr"]
             model.train()
@@ -285,7 +366,33 @@ def _train(p: Prepared, callback: Callback) -> dict[str, Any]:
                 reason = f"non-finite training loss ({train_loss}) in phase {phase.name}, epoch {epoch + 1}"
                 result = _result(p, phase_params, trained, row, None, start, "failed", reason)
                 runs.atomic_write_json(p.run_dir / runs.RESULT, result)
+                (p.run_dir / runs.CHECKPOINT).unlink(missing_ok=True)
                 raise RunFailed(reason, str(p.run_dir))
+            runs.refresh_claim(p.run_dir)
+            last = epoch + 1 == cfg.epochs and phase_index + 1 == len(p.method.phases)
+            if (
+                cfg.checkpoint_every
+                and not last
+                and ((epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == cfg.epochs)
+            ):
+                _write_checkpoint(
+                    p.run_dir,
+                    {
+                        "phase_index": phase_index,
+                        "phase_epoch": epoch + 1,
+                        "epoch_global": epoch_global,
+                        "model": {n: t for n, t in model.state_dict().items() if n in trained},
+                        "optimizer": optimizer.state_dict(),
+                        "schedule": schedule.state_dict(),
+                        "shuffle": shuffle.get_state(),
+                        "rng": torch.get_rng_state(),
+                        "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                        "trained": sorted(trained),
+                        "phase_params": phase_params,
+                        "last_row": row,
+                        "elapsed": time.perf_counter() - start,
+                    },
+                )
     final_test = (
         evaluate(model, test_full, cfg.batch_size, bf16) if sub is not None else (row["test_loss"], row["test_acc"])
     )
@@ -294,6 +401,7 @@ def _train(p: Prepared, callback: Callback) -> dict[str, Any]:
         runs.atomic_write_bytes(p.run_dir / runs.TRAINABLE, safetensors_save(state, metadata={"format": "pt"}))
     result = _result(p, phase_params, trained, row, final_test, start, "ok", None)
     runs.atomic_write_json(p.run_dir / runs.RESULT, result)
+    (p.run_dir / runs.CHECKPOINT).unlink(missing_ok=True)
     callback("done", result)
     return result
 
@@ -343,4 +451,12 @@ def _result(
         "run_dir": str(p.run_dir),
         "num_classes": p.data.num_classes,
         "split_info": p.data.split_info,
+        "sizes": {
+            "train": len(p.data.train),
+            "val": len(p.data.val) if p.data.val is not None else 0,
+            "test": len(p.data.test),
+        },
+        "train_size": cfg.train_size,
+        "shots": cfg.shots,
+        "split_seed": cfg.split_seed,
     }

@@ -1,0 +1,167 @@
+"""Expand a study into runs, search lr x wd on val, and run the final seeds: the paper's protocol at scale.
+
+A study expands into units, one per (task, method, data regime). A searched unit trains every lr x wd candidate
+on the tuning split with the first seed, picks the best by last-epoch val top-1 (ties go to the smaller lr, then
+the smaller wd), writes ``search.json`` next to its candidates, then trains the final seeds on train+val and
+evaluates on test. A fixed unit goes straight to its final seeds with the study's (or the method's) lr/wd.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vptstudy import runs
+from vptstudy.config import RunConfig
+from vptstudy.executors import ExecutorSpec, execute
+from vptstudy.methods import get_method
+from vptstudy.study import Study
+from vptstudy.train import prepare_run_dir
+
+Callback = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One (task, method, regime) of a study: a base config (regime fields set), its grid or fixed lr/wd."""
+
+    base: RunConfig
+    lrs: tuple[float, ...]
+    wds: tuple[float, ...]
+    fixed: tuple[float, float]
+    search: bool
+    seeds: tuple[int, ...]
+
+    @property
+    def label(self) -> str:
+        b = self.base
+        regime = f"{b.shots}-shot draw {b.split_seed}" if b.shots else (f"n={b.train_size}" if b.train_size else "")
+        return " ".join(x for x in (b.task, b.method, regime) if x)
+
+
+def _regimes(study: Study) -> list[dict[str, Any]]:
+    if study.kind == "datasize":
+        return [{"train_size": n, "split_seed": s} for n in study.sizes for s in study.split_seeds]
+    if study.kind == "oneshot":
+        return [{"shots": study.shots, "split_seed": d} for d in range(study.draws)]
+    return [{}]
+
+
+def expand(study: Study) -> list[Unit]:
+    """Every unit of a study, in task, method, regime order."""
+    units = []
+    for task in study.tasks:
+        for method_name in study.methods:
+            method = get_method(method_name)
+            lrs, wds = study.grid.get(method_name, (method.lr_grid, method.wd_grid))
+            fixed = study.fixed.get(method_name, (method.default_lr, method.default_wd))
+            search = study.search if study.kind != "search" else True
+            for regime in _regimes(study):
+                base = RunConfig(
+                    task=task, method=method_name, study=study.name, seed=study.seeds[0], **study.run, **regime
+                )
+                units.append(Unit(base, tuple(lrs), tuple(wds), fixed, search, study.seeds))
+    return units
+
+
+def candidates(unit: Unit) -> list[RunConfig]:
+    """The tuning runs of a searched unit: every lr x wd on the tuning split, first seed."""
+    return [unit.base.replace(split="tune", base_lr=lr, weight_decay=wd) for lr in unit.lrs for wd in unit.wds]
+
+
+def finals(unit: Unit, lr: float, wd: float) -> list[RunConfig]:
+    """The final runs: train+val, one per seed, evaluated on test."""
+    return [unit.base.replace(split="final", base_lr=lr, weight_decay=wd, seed=s) for s in unit.seeds]
+
+
+def select_best(
+    configs: list[RunConfig], results: list[dict[str, Any]]
+) -> tuple[tuple[float, float] | None, list[dict[str, Any]]]:
+    """The best (lr, wd) by last-epoch val accuracy, ties to smaller lr then smaller wd; and every score."""
+    table = []
+    for cfg, res in zip(configs, results, strict=True):
+        val = (res.get("final") or {}).get("val_acc") if res.get("status") == "ok" else None
+        table.append(
+            {
+                "lr": cfg.base_lr,
+                "wd": cfg.weight_decay,
+                "val_acc": val,
+                "status": res.get("status"),
+                "reason": res.get("reason"),
+                "run_dir": res.get("run_dir"),
+            }
+        )
+    scored = [row for row in table if row["val_acc"] is not None]
+    if not scored:
+        return None, table
+    best = min(scored, key=lambda r: (-r["val_acc"], r["lr"], r["wd"]))
+    return (best["lr"], best["wd"]), table
+
+
+def search_file(unit: Unit) -> Path:
+    """``search.json`` sits in the split folder of the unit's tuning runs."""
+    return prepare_run_dir(candidates(unit)[0]).parent.parent / "search.json"
+
+
+def run_study(study: Study, spec: ExecutorSpec | None = None, callback: Callback | None = None) -> list[dict[str, Any]]:
+    """Run a whole study; returns one summary per unit (chosen lr/wd, final results, notes)."""
+    spec = spec or ExecutorSpec()
+    callback = callback or (lambda event, info: None)
+    units = expand(study)
+    searched = [u for u in units if u.search]
+    tune_configs = [c for u in searched for c in candidates(u)]
+    callback("stage", {"name": "search", "runs": len(tune_configs), "units": len(searched)})
+    tune_results = execute(tune_configs, spec, callback)
+    chosen: dict[int, tuple[float, float] | None] = {}
+    notes: dict[int, str] = {}
+    offset = 0
+    for i, unit in enumerate(units):
+        if not unit.search:
+            chosen[i] = unit.fixed
+            continue
+        cands = candidates(unit)
+        best, table = select_best(cands, tune_results[offset : offset + len(cands)])
+        offset += len(cands)
+        chosen[i] = best
+        if best is None:
+            reasons = {row["reason"] for row in table if row["reason"]}
+            notes[i] = "no candidate finished: " + "; ".join(sorted(reasons))[:300]
+        runs.atomic_write_json(
+            search_file(unit),
+            {
+                "task": unit.base.task,
+                "method": unit.base.method,
+                "regime": unit.label,
+                "rule": "max last-epoch val top-1; ties to smaller lr, then smaller wd",
+                "chosen": None if best is None else {"lr": best[0], "wd": best[1]},
+                "candidates": table,
+            },
+        )
+    final_configs: list[RunConfig] = []
+    owners: list[int] = []
+    for i, unit in enumerate(units):
+        if chosen[i] is not None:
+            lr, wd = chosen[i]
+            for cfg in finals(unit, lr, wd):
+                final_configs.append(cfg)
+                owners.append(i)
+    callback("stage", {"name": "final", "runs": len(final_configs), "units": len(units)})
+    final_results = execute(final_configs, spec, callback)
+    summaries = []
+    for i, unit in enumerate(units):
+        mine = [r for r, owner in zip(final_results, owners, strict=True) if owner == i]
+        skipped = {r.get("reason") for r in mine if r.get("status") == "skipped"}
+        note = notes.get(i) or ("; ".join(sorted(s for s in skipped if s)) if skipped else "")
+        summaries.append(
+            {
+                "unit": unit.label,
+                "task": unit.base.task,
+                "method": unit.base.method,
+                "chosen": chosen[i],
+                "results": mine,
+                "note": note,
+            }
+        )
+    return summaries
