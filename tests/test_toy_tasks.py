@@ -1,0 +1,67 @@
+"""The embedded toy tasks: registry entries, quadrants, deterministic data and the split protocol."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vptstudy.config import RunConfig
+from vptstudy.data import TASKS, load_task_data
+from vptstudy.data import toy_tasks as T
+
+NEW_TASKS = sorted(T.TOY_TASKS)
+
+
+def test_every_toy_task_is_registered_with_a_quadrant():
+    toy = {name for name, spec in TASKS.items() if spec.group == "toy"}
+    assert toy == set(T.TOY_QUADRANTS)
+    assert {q for q in T.TOY_QUADRANTS.values()} == {
+        (data, task) for data in (T.SIMILAR_DATA, T.DIFFERENT_DATA) for task in (T.SIMILAR_TASK, T.DIFFERENT_TASK)
+    }
+    for name, (_, task) in T.TOY_QUADRANTS.items():
+        assert TASKS[name].disparity == ("low" if task == T.SIMILAR_TASK else "high"), name
+
+
+def test_new_classes_never_appear_upstream():
+    upstream = {tuple(p) for p in T.UPSTREAM_PAIRS.tolist()}
+    new = {tuple(p) for p in T.NEW_PAIRS.tolist()}
+    assert len(upstream) == 48 and len(new) == 16 and not upstream & new
+    assert torch.bincount(T.NEW_PAIRS[:, 0]).tolist() == [2] * 8  # every shape with two new colours
+    up = T.upstream_images(300, 0)
+    assert up.labels.min() >= 0 and up.labels.max() < 48
+
+
+@pytest.mark.parametrize("name", NEW_TASKS)
+def test_tune_and_final_splits_follow_the_protocol(name):
+    tune = load_task_data(RunConfig(task=name, method="ft"), 32)
+    final = load_task_data(RunConfig(task=name, method="ft", split="final"), 32)
+    assert (len(tune.train), len(tune.val), len(tune.test)) == (800, 200, T.TEST_SIZE)
+    assert final.val is None and len(final.train) == 1000 and torch.equal(final.test.images, tune.test.images)
+    assert tune.train.images.shape[1:] == (3, 32, 32)
+    classes = TASKS[name].num_classes
+    for split in (tune.train, tune.val, tune.test):
+        assert split.labels.min() >= 0 and split.labels.max() < classes
+    assert len(tune.test.labels.unique()) == classes
+
+
+@pytest.mark.parametrize("name", NEW_TASKS)
+def test_data_is_fixed_and_regenerates_identically(name):
+    first = load_task_data(RunConfig(task=name, method="ft"), 32)
+    T._pool_and_test.cache_clear()
+    again = load_task_data(RunConfig(task=name, method="ft"), 32)
+    assert torch.equal(first.train.images, again.train.images) and torch.equal(first.test.labels, again.test.labels)
+
+
+def test_train_size_and_shots_regimes():
+    sized = load_task_data(RunConfig(task="toy/count", method="ft", train_size=400), 32)
+    assert (len(sized.train), len(sized.val)) == (400, 100)
+    shots = load_task_data(RunConfig(task="toy/shapes-new", method="ft", shots=1), 32)
+    assert len(shots.train) == len(shots.val) == 16
+    big = load_task_data(RunConfig(task="toy/sprites-position", method="ft"), 64)
+    assert big.train.images.shape[1:] == (3, 64, 64)
+
+
+def test_count_task_label_is_count_minus_one():
+    data = T._count(64, 0)
+    scenes = T.synthetic.sample_shapes(64, 0, count=(1, T.COUNT_MAX), radius=(0.08, 0.12))
+    assert torch.equal(data.labels, scenes.count - 1)

@@ -1,0 +1,175 @@
+"""The embedded toy tasks (no download) and the upstream task the toy backbone is pretrained on.
+
+Upstream: classify the (shape, colour) pair of one shape from :mod:`vptstudy.data.synthetic` over random
+backgrounds, sizes, positions and orientations; 48 of the 8 x 8 pairs are upstream classes. The other 16 pairs
+(every shape with two colours, every colour with two shapes) never appear upstream and make ``toy/shapes-new``.
+
+Downstream tasks cover the four quadrants of the paper's Figure 1 (:data:`TOY_QUADRANTS`). Each has a fixed,
+seeded train+val pool and test set, rendered at 32x32 (then resized to the model input), and follows the
+800/200 (+ test) protocol and the train-size / k-shot regimes through ``split_from_pool``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+
+from vptstudy.config import RunConfig
+from vptstudy.data import synthetic
+from vptstudy.data.images import resize_uint8
+from vptstudy.data.tasks import Progress, TaskSpec, register, split_from_pool
+from vptstudy.data.types import ImageSet, TaskData
+
+RENDER_SIZE = 32  # toy images are defined at 32x32 and resized to other model inputs, like any source
+POOL_SIZE = 2500  # train+val pool: the 800/200 protocol, and train sizes up to 2000 at 4:1
+TEST_SIZE = 1000
+PROTOCOL = (800, 200)
+UPSTREAM_EVAL_SEED = 99_999  # held-out upstream sample; the pretraining stream uses its own seed
+COUNT_MAX = 6
+ORIENTATION_BINS = 8
+POSITION_BINS = 8
+ORIENTATION_SPRITES = ("heart", "arrow", "ell")  # no rotational symmetry, so every angle is visible
+
+SIMILAR_DATA, DIFFERENT_DATA = "similar data", "different data"
+SIMILAR_TASK, DIFFERENT_TASK = "similar task", "different task"
+TOY_QUADRANTS: dict[str, tuple[str, str]] = {
+    "toy/shapes-new": (SIMILAR_DATA, SIMILAR_TASK),
+    "toy/digits": (DIFFERENT_DATA, SIMILAR_TASK),
+    "toy/count": (SIMILAR_DATA, DIFFERENT_TASK),
+    "toy/sprites-orientation": (DIFFERENT_DATA, DIFFERENT_TASK),
+    "toy/sprites-position": (DIFFERENT_DATA, DIFFERENT_TASK),
+}
+
+
+# -- the upstream task -------------------------------------------------------------------------------------
+def _pairs(held_out: bool) -> torch.Tensor:
+    grid = torch.cartesian_prod(torch.arange(len(synthetic.SHAPES)), torch.arange(len(synthetic.COLOURS)))
+    held = (grid[:, 0] + grid[:, 1]) % 4 == 0
+    return grid[held if held_out else ~held]
+
+
+UPSTREAM_PAIRS = _pairs(held_out=False)  # [48, 2] (shape, colour) rows
+NEW_PAIRS = _pairs(held_out=True)  # [16, 2]
+
+
+def pair_names(pairs: torch.Tensor) -> list[str]:
+    colours = list(synthetic.COLOURS)
+    return [f"{colours[c]} {synthetic.SHAPES[s]}" for s, c in pairs.tolist()]
+
+
+def _pair_labels(scenes: synthetic.Scenes, pairs: torch.Tensor) -> torch.Tensor:
+    """Class index of the first object's (shape, colour) among ``pairs``."""
+    table = torch.full((len(synthetic.SHAPES), len(synthetic.COLOURS)), -1, dtype=torch.long)
+    table[pairs[:, 0], pairs[:, 1]] = torch.arange(len(pairs))
+    return table[scenes.shape[:, 0], scenes.colour[:, 0]]
+
+
+def upstream_images(n: int, seed: int | torch.Generator, size: int = RENDER_SIZE) -> ImageSet:
+    """``n`` images of the upstream task (48 shape/colour classes) from a seed or a running generator."""
+    scenes = synthetic.sample_shapes(n, seed, pairs=UPSTREAM_PAIRS)
+    return ImageSet(synthetic.render_shapes(scenes, size), _pair_labels(scenes, UPSTREAM_PAIRS))
+
+
+UPSTREAM_TASK = {
+    "renderer": "shapes",
+    "num_classes": len(UPSTREAM_PAIRS),
+    "classes": pair_names(UPSTREAM_PAIRS),
+    "held_out_pairs": pair_names(NEW_PAIRS),
+    "rule": "class = (shape, colour) of one object; pairs with (shape + colour) % 4 == 0 are held out",
+    "factors": "radius 0.1-0.3 of the side, uniform position inside the image, angle 0-360, colour jitter x0.8-1.05, "
+    "backgrounds plain/gradient/stripes/checker/noise in muted colours",
+    "eval_seed": UPSTREAM_EVAL_SEED,
+}
+
+
+# -- downstream tasks --------------------------------------------------------------------------------------
+def _shapes_new(n: int, seed: int) -> ImageSet:
+    scenes = synthetic.sample_shapes(n, seed, pairs=NEW_PAIRS)
+    return ImageSet(synthetic.render_shapes(scenes, RENDER_SIZE), _pair_labels(scenes, NEW_PAIRS))
+
+
+def _count(n: int, seed: int) -> ImageSet:
+    scenes = synthetic.sample_shapes(n, seed, count=(1, COUNT_MAX), radius=(0.08, 0.12))
+    return ImageSet(synthetic.render_shapes(scenes, RENDER_SIZE), scenes.count - 1)
+
+
+def _sprites_orientation(n: int, seed: int) -> ImageSet:
+    scenes = synthetic.sample_sprites(n, seed, shapes=ORIENTATION_SPRITES)
+    bins = (scenes.angle[:, 0] / (2 * math.pi / ORIENTATION_BINS)).long().clamp(0, ORIENTATION_BINS - 1)
+    return ImageSet(synthetic.render_sprites(scenes, RENDER_SIZE), bins)
+
+
+def _sprites_position(n: int, seed: int) -> ImageSet:
+    scenes = synthetic.sample_sprites(n, seed)
+    bound = synthetic.SPRITE_RADIUS[1]  # centres are uniform in [bound, 1 - bound]
+    where = (scenes.x[:, 0] - bound) / (1 - 2 * bound)
+    bins = (where * POSITION_BINS).long().clamp(0, POSITION_BINS - 1)
+    return ImageSet(synthetic.render_sprites(scenes, RENDER_SIZE), bins)
+
+
+@dataclass(frozen=True)
+class ToyTask:
+    """How a toy task's images are made: a generator of ``(n, seed) -> ImageSet`` and its fixed seeds."""
+
+    make: Callable[[int, int], ImageSet]
+    pool_seed: int
+    test_seed: int
+
+
+TOY_TASKS: dict[str, ToyTask] = {
+    "toy/shapes-new": ToyTask(_shapes_new, 1001, 1002),
+    "toy/count": ToyTask(_count, 2001, 2002),
+    "toy/sprites-orientation": ToyTask(_sprites_orientation, 3001, 3002),
+    "toy/sprites-position": ToyTask(_sprites_position, 4001, 4002),
+}
+
+
+@lru_cache(maxsize=8)
+def _pool_and_test(name: str, size: int) -> tuple[ImageSet, ImageSet]:
+    toy = TOY_TASKS[name]
+    pool, test = toy.make(POOL_SIZE, toy.pool_seed), toy.make(TEST_SIZE, toy.test_seed)
+    return (
+        ImageSet(resize_uint8(pool.images, size), pool.labels),
+        ImageSet(resize_uint8(test.images, size), test.labels),
+    )
+
+
+def _load(spec: TaskSpec, cfg: RunConfig, size: int, progress: Progress | None) -> TaskData:
+    pool, test = _pool_and_test(spec.name, size)
+    train, val, test, info = split_from_pool(spec.name, pool, test, cfg, PROTOCOL)
+    toy = TOY_TASKS[spec.name]
+    info["generator"] = {"pool_seed": toy.pool_seed, "test_seed": toy.test_seed, "pool": POOL_SIZE}
+    assert spec.num_classes is not None
+    return TaskData(spec.name, spec.num_classes, train, val, test, spec.make_preprocess(size), info)
+
+
+def _register(name: str, disparity: str, num_classes: int, summary: str) -> None:
+    data, task = TOY_QUADRANTS[name]
+    register(
+        TaskSpec(
+            name,
+            "toy",
+            disparity,
+            num_classes,
+            ("procedural",),
+            "resize",
+            f"{summary} [{data}, {task}]; pool {POOL_SIZE} (800/200), test {TEST_SIZE}",
+            _load,
+            "generated on the fly (no download)",
+        )
+    )
+
+
+_register("toy/shapes-new", "low", len(NEW_PAIRS), "16 shape/colour pairs held out from pretraining")
+_register("toy/count", "high", COUNT_MAX, f"count 1-{COUNT_MAX} small shapes (label = count - 1)")
+_register(
+    "toy/sprites-orientation",
+    "high",
+    ORIENTATION_BINS,
+    f"orientation of a white sprite on black, {ORIENTATION_BINS} bins of 45 degrees",
+)
+_register("toy/sprites-position", "high", POSITION_BINS, f"x position of a white sprite on black, {POSITION_BINS} bins")
