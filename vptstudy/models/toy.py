@@ -18,6 +18,7 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 TOY_NAME = "toy-vit"
 TOY_WEIGHTS = ASSETS / "toy_vit.safetensors"
 TOY_CARD = ASSETS / "toy_vit.json"
+UPSTREAM_HEAD = "upstream_head."  # key prefix of the pretraining classifier stored next to the backbone
 TOY_ARCH: dict[str, Any] = {
     "img_size": 32,
     "patch_size": 4,
@@ -88,7 +89,7 @@ def create_embedded(
             "--weights",
             "pass a safetensors file written by vptstudy pretrain-toy",
         ) from exc
-    state = {k: v for k, v in state.items() if not k.startswith("head.")}
+    state = {k: v for k, v in state.items() if not k.startswith(("head.", UPSTREAM_HEAD))}
     if "pos_embed" in state and state["pos_embed"].shape != model.pos_embed.shape:
         grid = model.patch_embed.grid_size
         state["pos_embed"] = resample_abs_pos_embed(
@@ -105,13 +106,36 @@ def create_embedded(
     return model
 
 
-def save_weights(model: VisionTransformer, path: Path) -> None:
-    """Write a backbone's weights (without its head) as fp16 safetensors, atomically."""
+def save_weights(model: VisionTransformer, path: Path, keep_head: bool = False) -> None:
+    """Write a backbone's weights as fp16 safetensors, atomically.
+
+    The classification head is dropped, or with ``keep_head`` stored as ``upstream_head.*`` (the pretraining
+    classifier, which :func:`create_embedded` ignores and :func:`load_upstream_head` restores).
+    """
     from safetensors.torch import save_file
 
-    state = {
-        k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items() if not k.startswith("head.")
-    }
+    state = {}
+    for key, value in model.state_dict().items():
+        if key.startswith("head."):
+            if not keep_head:
+                continue
+            key = UPSTREAM_HEAD + key.removeprefix("head.")
+        state[key] = value.detach().to(torch.float16).contiguous()
     tmp = path.with_suffix(path.suffix + ".tmp")
     save_file(state, str(tmp), metadata={"format": "pt"})
     tmp.replace(path)
+
+
+def load_upstream_head(model: VisionTransformer, weights: str | Path | None = None) -> None:
+    """Put the stored pretraining classifier (``upstream_head.*``) into ``model.head``; shapes must match."""
+    file = Path(weights) if weights else TOY_WEIGHTS
+    head = {
+        k.removeprefix(UPSTREAM_HEAD): v.float() for k, v in load_file(str(file)).items() if k.startswith(UPSTREAM_HEAD)
+    }
+    if not head:
+        raise UserError(
+            f"weights {str(file)!r} hold no upstream head",
+            "--weights",
+            "rebuild them with `vptstudy pretrain-toy`, which stores the pretraining classifier",
+        )
+    model.head.load_state_dict(head)

@@ -1,0 +1,222 @@
+"""Pretrain the embedded toy ViT on the synthetic upstream task and write its weights and model card.
+
+Every step draws a fresh batch from one seeded generator (:func:`vptstudy.data.toy_tasks.upstream_images`), so
+no image is seen twice and there is a single pass ("epoch") over ``steps * batch_size`` images. AdamW with
+linear warm-up and cosine decay (per step); weight decay on weight matrices only. Inputs are normalised with
+the ImageNet mean/std, exactly as downstream runs normalise them. The final accuracy is measured after the fp16
+round trip, on a held-out sample drawn with its own seed. No CLI code here; progress goes through a callback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from timm.models.vision_transformer import VisionTransformer
+
+from vptstudy.data import toy_tasks
+from vptstudy.data.types import IMAGENET_MEAN, IMAGENET_STD, ImageSet
+from vptstudy.errors import UserError
+from vptstudy.models import toy
+from vptstudy.train import warmup_cosine
+
+Callback = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Settings of ``vptstudy pretrain-toy``; the card records them with the command that rebuilds the weights."""
+
+    steps: int = 2000
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup_steps: int = 100
+    seed: int = 0
+    eval_images: int = 2000
+    curve_every: int = 200
+    curve_images: int = 500
+    threads: int | None = None  # CPU threads for torch (None: torch's default); 1 is fastest on a busy machine
+    out_dir: str = str(toy.ASSETS)
+
+    def __post_init__(self) -> None:
+        if self.threads is not None and self.threads < 1:
+            raise UserError(f"invalid threads {self.threads}", "--threads", "use >= 1")
+        for name in ("steps", "batch_size", "eval_images"):
+            if getattr(self, name) < 1:
+                raise UserError(f"invalid {name} {getattr(self, name)}", f"--{name.replace('_', '-')}", "use >= 1")
+        if not 0 <= self.warmup_steps < self.steps:
+            raise UserError(f"invalid warmup {self.warmup_steps}", "--warmup-steps", f"use 0 to {self.steps - 1}")
+        if not self.lr > 0 or self.weight_decay < 0:
+            raise UserError("invalid lr / weight decay", "--lr/--wd", "use lr > 0 and weight decay >= 0")
+
+    def command(self) -> str:
+        default_out = str(toy.ASSETS)
+        out = "" if self.out_dir == default_out else f" --out {self.out_dir}"
+        threads = "" if self.threads is None else f" --threads {self.threads}"
+        return (
+            f"vptstudy pretrain-toy --steps {self.steps} --batch-size {self.batch_size} --lr {self.lr:g} "
+            f"--wd {self.weight_decay:g} --warmup-steps {self.warmup_steps} --seed {self.seed} "
+            f"--eval-images {self.eval_images}{threads}{out}"
+        )
+
+
+def _quiet(event: str, info: dict[str, Any]) -> None:
+    return None
+
+
+def normalise(images: torch.Tensor) -> torch.Tensor:
+    """uint8 ``[N, 3, H, W]`` to the float input every vptstudy model sees (ImageNet mean/std)."""
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255.0
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255.0
+    return (images.float() - mean) / std
+
+
+@torch.inference_mode()
+def accuracy(model: VisionTransformer, data: ImageSet, batch_size: int = 250) -> tuple[float, float]:
+    """(mean cross-entropy, top-1 accuracy) of ``model`` on ``data``."""
+    model.eval()
+    loss, correct = 0.0, 0
+    for start in range(0, len(data), batch_size):
+        logits = model(normalise(data.images[start : start + batch_size]))
+        labels = data.labels[start : start + batch_size]
+        loss += float(F.cross_entropy(logits, labels, reduction="sum"))
+        correct += int((logits.argmax(-1) == labels).sum())
+    return loss / len(data), correct / len(data)
+
+
+def _optimizer(model: VisionTransformer, cfg: PretrainConfig) -> torch.optim.AdamW:
+    skip = set(model.no_weight_decay())
+    decay = [p for n, p in model.named_parameters() if p.ndim > 1 and n not in skip]
+    rest = [p for n, p in model.named_parameters() if p.ndim <= 1 or n in skip]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.999))
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def pretrain_toy(cfg: PretrainConfig, callback: Callback = _quiet) -> dict[str, Any]:
+    """Train the toy ViT, write ``toy_vit.safetensors`` and ``toy_vit.json`` into ``cfg.out_dir``; return the card."""
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    num_classes = len(toy_tasks.UPSTREAM_PAIRS)
+    model = toy.build_toy_vit(num_classes)
+    optimizer = _optimizer(model, cfg)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(cfg.steps, cfg.warmup_steps))
+    stream = torch.Generator().manual_seed(cfg.seed)
+    curve_set = toy_tasks.upstream_images(cfg.curve_images, toy_tasks.UPSTREAM_EVAL_SEED + 1)
+    curve: list[dict[str, float]] = []
+    start = time.perf_counter()
+    for step in range(1, cfg.steps + 1):
+        model.train()
+        batch = toy_tasks.upstream_images(cfg.batch_size, stream)
+        logits = model(normalise(batch.images))
+        loss = F.cross_entropy(logits, batch.labels)
+        loss_value = float(loss.detach())
+        if not math.isfinite(loss_value):
+            raise UserError(f"pretraining diverged at step {step}", "--lr", "use a smaller learning rate")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        acc = float((logits.detach().argmax(-1) == batch.labels).float().mean())
+        callback("step", {"step": step, "steps": cfg.steps, "loss": loss_value, "acc": acc})
+        if step % cfg.curve_every == 0 or step == cfg.steps:
+            val_loss, val_acc = accuracy(model, curve_set)
+            point = {"step": step, "train_loss": loss_value, "heldout_loss": val_loss, "heldout_acc": val_acc}
+            curve.append({**point, "seconds": time.perf_counter() - start})
+            callback("curve", curve[-1])
+    train_seconds = time.perf_counter() - start
+    weights = out / toy.TOY_WEIGHTS.name
+    toy.save_weights(model, weights, keep_head=True)
+    callback("eval", {"images": cfg.eval_images})
+    final_loss, final_acc = evaluate_shipped(weights, cfg.eval_images, toy_tasks.UPSTREAM_EVAL_SEED)
+    card = _card(cfg, model, weights, curve, final_loss, final_acc, train_seconds, time.perf_counter() - start)
+    tmp = out / (toy.TOY_CARD.name + ".tmp")
+    tmp.write_text(json.dumps(card, indent=2) + "\n")
+    tmp.replace(out / toy.TOY_CARD.name)
+    callback("done", card)
+    return card
+
+
+def evaluate_shipped(weights: Path, images: int, seed: int) -> tuple[float, float]:
+    """Load fp16 weights (backbone + stored upstream head) as users do, and score a seeded upstream sample."""
+    model = toy.create_embedded(toy.TOY_NAME, len(toy_tasks.UPSTREAM_PAIRS), weights=str(weights))
+    toy.load_upstream_head(model, weights)
+    return accuracy(model, toy_tasks.upstream_images(images, seed))
+
+
+def _card(
+    cfg: PretrainConfig,
+    model: VisionTransformer,
+    weights: Path,
+    curve: list[dict[str, float]],
+    final_loss: float,
+    final_acc: float,
+    train_seconds: float,
+    wall_seconds: float,
+) -> dict[str, Any]:
+    backbone_params = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("head."))
+    return {
+        "name": toy.TOY_NAME,
+        "architecture": {
+            "class": "timm.models.vision_transformer.VisionTransformer",
+            **toy.TOY_ARCH,
+            "class_token": True,
+            "global_pool": "token",
+            "backbone_params": backbone_params,
+        },
+        "weights": {
+            "file": weights.name,
+            "dtype": "float16",
+            "bytes": weights.stat().st_size,
+            "sha256": _sha256(weights),
+            "upstream_head": f"stored as {toy.UPSTREAM_HEAD}* ({len(toy_tasks.UPSTREAM_PAIRS)} classes); "
+            "--model toy-vit ignores it and builds a fresh head",
+        },
+        "upstream_task": {**toy_tasks.UPSTREAM_TASK, "input": "32x32 RGB, ImageNet mean/std normalisation"},
+        "data": {
+            "mode": "generated on the fly: a fresh batch every step from one generator seeded with `seed`",
+            "images_seen": cfg.steps * cfg.batch_size,
+            "epochs": 1,
+            "epochs_note": "a single pass over a stream of fresh images; no image repeats",
+        },
+        "training": {
+            **asdict(cfg),
+            "optimizer": "AdamW, betas (0.9, 0.999); no weight decay on biases, norms, pos_embed, cls_token",
+            "schedule": "linear warm-up for warmup_steps, then cosine decay to 0, per step",
+            "augmentation": "none (the generator randomises every factor)",
+        },
+        "seed": cfg.seed,
+        "upstream_accuracy": {
+            "top1": final_acc,
+            "loss": final_loss,
+            "images": cfg.eval_images,
+            "seed": toy_tasks.UPSTREAM_EVAL_SEED,
+            "note": "fresh held-out sample, scored after the fp16 save/load round trip",
+        },
+        "curve": curve,
+        "train_seconds": train_seconds,
+        "wall_seconds": wall_seconds,
+        "environment": {
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "machine": platform.machine(),
+            "processor": platform.processor() or "unknown",
+        },
+        "command": cfg.command(),
+    }
