@@ -81,7 +81,7 @@ def inception_weights_path(explicit: str | Path | None = None) -> Path:
 
         raise UserError(
             f"FID Inception weights {INCEPTION_FILE} not found",
-            f"{folder} ($TORCH_HOME/hub/checkpoints)",
+            f"{folder}, i.e. $TORCH_HOME/hub/checkpoints",
             f"download {FID_WEIGHTS_URL} on a machine with network and copy it into that folder, pass "
             "--inception-weights FILE, or use --features backbone",
         )

@@ -27,40 +27,37 @@ def check_out_paths(paths: list[Path]) -> list[Path]:
 
 
 def fid_table(result: FidResult) -> Table:
-    """One row per task: group, disparity, split, FID and the sample sizes behind it, with warnings."""
+    """One row per task: group, disparity, FID and the sample sizes behind it, and a note (cached, warnings)."""
     ref = result.reference
     n_ref = "?" if ref["n"] is None else f"{ref['n']:,}"
-    source = "cached" if ref["cached"] else "computed"
+    source = "from file" if ref["kind"] == "stats" else ("cached" if ref["cached"] else "computed")
+    split = result.rows[0].split if result.rows else "-"
+    dims = result.rows[0].dims if result.rows else "?"
     table = Table(
-        title=f"Fréchet distance to {ref['kind']} {ref['path']} ({result.extractor['extractor']} features)",
-        caption=f"reference: {n_ref} images ({source}); 'n <= dims' marks a singular covariance: such a "
-        "distance is biased upward and only comparable at equal sample sizes",
+        title=f"Fréchet distance, {result.extractor['extractor']} features ({dims}-d), split {split}",
+        caption=f"reference {ref['kind']} {ref['path']}: {n_ref} images ({source}). "
+        "A set of n <= dims images has a singular covariance: its distance is biased upward and comparable "
+        "only at equal sample sizes.",
     )
-    for col, justify in [
-        ("task", "left"),
-        ("group", "left"),
-        ("disparity", "left"),
-        ("split", "left"),
-        ("FID", "right"),
-        ("n task", "right"),
-        ("n ref", "right"),
-        ("dims", "right"),
-        ("stats", "left"),
-        ("warning", "left"),
-    ]:
-        table.add_column(col, justify=justify, overflow="fold")
+    table.add_column("task", overflow="fold")
+    table.add_column("group")
+    table.add_column("disparity")
+    table.add_column("FID", justify="right", no_wrap=True)
+    table.add_column("n task", justify="right", no_wrap=True)
+    table.add_column("n ref", justify="right", no_wrap=True)
+    table.add_column("note", overflow="fold")
     for row in result.rows:
+        note = "cached" if row.cached else "computed"
+        if row.warning:
+            note += f"; [yellow]{row.warning}[/]"
         table.add_row(
             row.task,
             row.group,
             row.disparity,
-            row.split,
-            f"{row.fid:.3f}",
+            f"{row.fid:.2f}",
             "?" if row.n_task is None else f"{row.n_task:,}",
             "?" if row.n_reference is None else f"{row.n_reference:,}",
-            str(row.dims),
-            "cached" if row.cached else "computed",
-            f"[yellow]{row.warning}[/]" if row.warning else "",
+            note,
         )
     return table
 
