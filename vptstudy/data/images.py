@@ -1,4 +1,4 @@
-"""Decoding and resizing images into uint8 tensors."""
+"""Decoding and resizing images into uint8 tensors (PIL does the work)."""
 
 from __future__ import annotations
 
@@ -18,17 +18,27 @@ def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
+def pil_to_uint8(img: Image.Image, size: int) -> torch.Tensor:
+    """An RGB copy of ``img`` resized straight to ``size x size`` (bilinear, no crop): uint8 ``[3, size, size]``."""
+    rgb = img.convert("RGB")
+    if rgb.size != (size, size):
+        rgb = rgb.resize((size, size), Image.BILINEAR)
+    return torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1).contiguous()
+
+
 def decode_resized(path: Path, size: int) -> torch.Tensor:
-    """Decode one image file to RGB and resize it straight to ``size x size`` (no crop): uint8 ``[3, H, W]``."""
+    """Decode one image file and resize it straight to ``size x size`` (no crop): uint8 ``[3, H, W]``.
+
+    Large JPEGs are decoded at a reduced DCT scale first (PIL's ``draft``), never below ``size``.
+    """
     try:
         with Image.open(path) as img:
-            rgb = img.convert("RGB").resize((size, size), Image.BILINEAR)
-            array = np.asarray(rgb, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+            img.draft("RGB", (size, size))
+            return pil_to_uint8(img, size)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise UserError(
             f"cannot decode image {str(path)!r}", type(exc).__name__, "remove or replace the corrupt file"
         ) from exc
-    return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
 
 
 def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Sources that yield decoded images and labels: bundled digits and a class-per-folder image folder."""
+"""Sources that need no registry of their own: bundled digits and a class-per-folder image folder."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from pathlib import Path
 
 import torch
 
-from vptstudy.data.images import decode_resized, is_image_file, resize_uint8
+from vptstudy.data import images
+from vptstudy.data.catalog import Catalog
+from vptstudy.data.images import is_image_file, resize_uint8
 from vptstudy.data.types import ImageSet
 from vptstudy.errors import UserError
 
@@ -20,8 +22,8 @@ def digits_images(size: int) -> ImageSet:
 
     digits = load_digits()
     gray = torch.from_numpy(digits.images).float() * (255.0 / 16.0)  # values 0..16
-    images = gray.round().to(torch.uint8).unsqueeze(1).expand(-1, 3, -1, -1).contiguous()
-    return ImageSet(resize_uint8(images, size), torch.from_numpy(digits.target).long())
+    pixels = gray.round().to(torch.uint8).unsqueeze(1).expand(-1, 3, -1, -1).contiguous()
+    return ImageSet(resize_uint8(pixels, size), torch.from_numpy(digits.target).long())
 
 
 def scan_image_folder(root: Path, where: str = "--data-root") -> tuple[list[str], list[tuple[Path, int]]]:
@@ -54,9 +56,21 @@ def scan_image_folder(root: Path, where: str = "--data-root") -> tuple[list[str]
 
 def decode_items(items: list[tuple[Path, int]], size: int, progress: Progress | None = None) -> ImageSet:
     """Decode and resize ``(file, label)`` pairs into an :class:`ImageSet`."""
-    images = torch.empty(len(items), 3, size, size, dtype=torch.uint8)
+    out = torch.empty(len(items), 3, size, size, dtype=torch.uint8)
     for i, (path, _) in enumerate(items):
-        images[i] = decode_resized(path, size)
+        out[i] = images.decode_resized(path, size)
         if progress is not None:
             progress(i + 1, len(items))
-    return ImageSet(images, torch.tensor([label for _, label in items], dtype=torch.long))
+    return ImageSet(out, torch.tensor([label for _, label in items], dtype=torch.long))
+
+
+def image_folder_catalog(root: Path, where: str = "--data-root") -> tuple[list[str], Catalog]:
+    """Class names and a catalog of a class-per-folder tree (labels follow the sorted folder names)."""
+    classes, items = scan_image_folder(root, where)
+    names = tuple(str(path.relative_to(root)) for path, _ in items)
+
+    def read(i: int, size: int) -> torch.Tensor:
+        return images.decode_resized(root / names[i], size)
+
+    labels = torch.tensor([label for _, label in items], dtype=torch.long)
+    return classes, Catalog(f"folder:{root.resolve()}", root.name or "images", names, labels, read)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -53,14 +55,23 @@ def stratified_take(labels: torch.Tensor, n: int, seed: int, where: str) -> torc
     return index[torch.randperm(len(index), generator=gen)]
 
 
+def max_train_size(total: int) -> int:
+    """The largest N with N + N // 4 <= ``total`` (train N, val N/4)."""
+    n = total * 4 // 5
+    while (n + 1) + (n + 1) // 4 <= total:
+        n += 1
+    return n
+
+
 def size_split(labels: torch.Tensor, n_train: int, seed: int, where: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Train ``n_train`` and val ``n_train // 4`` (the paper's 4:1), disjoint and class-stratified."""
     n_val = n_train // 4
-    if n_train + n_val > labels.shape[0]:
+    total = int(labels.shape[0])
+    if n_train + n_val > total:
         raise UserError(
-            f"train size {n_train} needs {n_train + n_val} images (4:1 train:val), the source has {labels.shape[0]}",
+            f"train size {n_train} needs {n_train + n_val} images (4:1 train:val), the source has {total}",
             where,
-            f"use a train size of at most {labels.shape[0] * 4 // 5}",
+            f"use a train size of at most {max_train_size(total)}",
         )
     both = stratified_take(labels, n_train + n_val, seed, where)
     val = stratified_take(labels[both], n_val, seed + 1, where)
@@ -69,19 +80,81 @@ def size_split(labels: torch.Tensor, n_train: int, seed: int, where: str) -> tup
     return both[mask], both[val]
 
 
-def kshot_split(labels: torch.Tensor, k: int, seed: int, where: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """``k`` images per class for train and another ``k`` per class for val."""
+def kshot_split(
+    labels: torch.Tensor, k: int, seed: int, where: str, num_classes: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``k`` images per class for train and another ``k`` per class for val (every class of ``num_classes``)."""
     gen = torch.Generator().manual_seed(seed)
+    classes = range(num_classes) if num_classes is not None else torch.unique(labels).tolist()
     train, val = [], []
-    for cls in torch.unique(labels).tolist():
+    for cls in classes:
         members = torch.nonzero(labels == cls).flatten()
         if len(members) < 2 * k:
+            most = len(members) // 2
             raise UserError(
                 f"class {cls} has {len(members)} images, {k}-shot needs {2 * k} (train + val)",
                 where,
-                f"use --shots {max(len(members) // 2, 1) if len(members) >= 2 else 1} or fewer",
+                f"use --shots {most} or fewer" if most else "this class cannot supply a k-shot split",
             )
         pick = members[torch.randperm(len(members), generator=gen)]
         train.append(pick[:k])
         val.append(pick[k : 2 * k])
     return torch.cat(train), torch.cat(val)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Train and val indices into a pool, and what config.json records about them."""
+
+    train: torch.Tensor
+    val: torch.Tensor
+    info: dict[str, Any]
+
+
+def choose(
+    labels: torch.Tensor,
+    *,
+    shots: int | None,
+    train_size: int | None,
+    split_seed: int,
+    default: tuple[int, int],
+    where: str,
+    official: tuple[int, int] | None = None,
+    num_classes: int | None = None,
+) -> Choice:
+    """The train/val indices a run asks for.
+
+    ``shots`` k: k per class each; ``train_size`` N: N train + N//4 val, stratified; otherwise the ``default``
+    sizes: the source's own split when it has one (``official``) and ``split_seed`` is 0, else a seeded draw.
+    """
+    if shots is not None:
+        train, val = kshot_split(labels, shots, split_seed, where, num_classes)
+        kind = f"{shots}-shot"
+    elif train_size is not None:
+        train, val = size_split(labels, train_size, split_seed, where)
+        kind = f"size {train_size} (val {train_size // 4})"
+    elif official is not None and split_seed == 0:
+        n_train, n_val = official
+        train, val = torch.arange(n_train), torch.arange(n_train, n_train + n_val)
+        kind = f"official train{n_train}/val{n_val}"
+    else:
+        n_train, n_val = default
+        if n_train + n_val > len(labels):
+            raise UserError(
+                f"the protocol needs {n_train}+{n_val} train+val images, the source has {len(labels)}",
+                where,
+                "add data or use --train-size",
+            )
+        perm = permutation(len(labels), split_seed)
+        train, val = perm[:n_train], perm[n_train : n_train + n_val]
+        kind = f"train{n_train}/val{n_val}"
+    info = {
+        "kind": kind,
+        "split_seed": split_seed,
+        "pool": len(labels),
+        "train": len(train),
+        "val": len(val),
+        "train_hash": index_hash(train),
+        "val_hash": index_hash(val),
+    }
+    return Choice(train, val, info)

@@ -6,10 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from vptstudy.config import RunConfig
 from vptstudy.data import sources, splits
+from vptstudy.data.assemble import assemble
+from vptstudy.data.catalog import Parts
+from vptstudy.data.tv_common import hold_out
 from vptstudy.data.types import ImageSet, Preprocess, TaskData
 from vptstudy.errors import UserError
 
@@ -31,6 +32,7 @@ class TaskSpec:
     summary: str
     loader: Loader
     get_it: str = ""
+    available: Callable[[Path], list[str]] | None = None  # the sources present under a data root
 
     def make_preprocess(self, input_size: int) -> Preprocess:
         if self.preprocess == "fgvc":
@@ -59,34 +61,16 @@ def split_from_pool(
     name: str, pool: ImageSet, test: ImageSet, cfg: RunConfig, default: tuple[int, int]
 ) -> tuple[ImageSet, ImageSet | None, ImageSet, dict]:
     """Choose train/val from ``pool`` for the request in ``cfg``; ``final`` merges val into train."""
-    where = f"task {name}"
-    if cfg.shots is not None:
-        train_idx, val_idx = splits.kshot_split(pool.labels, cfg.shots, cfg.split_seed, where)
-        kind = f"{cfg.shots}-shot"
-    elif cfg.train_size is not None:
-        train_idx, val_idx = splits.size_split(pool.labels, cfg.train_size, cfg.split_seed, where)
-        kind = f"size {cfg.train_size}"
-    else:
-        n_train, n_val = default
-        if n_train + n_val > len(pool):
-            raise UserError(
-                f"{name} has {len(pool)} train+val images, the protocol needs {n_train + n_val}",
-                where,
-                "add data or use --train-size",
-            )
-        perm = splits.permutation(len(pool), cfg.split_seed)
-        train_idx, val_idx = perm[:n_train], perm[n_train : n_train + n_val]
-        kind = f"train{n_train}/val{n_val}"
-    info = {
-        "kind": kind,
-        "split_seed": cfg.split_seed,
-        "train": len(train_idx),
-        "val": len(val_idx),
-        "test": len(test),
-        "train_hash": splits.index_hash(train_idx),
-        "val_hash": splits.index_hash(val_idx),
-    }
-    train, val = pool.subset(train_idx), pool.subset(val_idx)
+    choice = splits.choose(
+        pool.labels,
+        shots=cfg.shots,
+        train_size=cfg.train_size,
+        split_seed=cfg.split_seed,
+        default=default,
+        where=f"task {name}",
+    )
+    info = {**choice.info, "test": len(test)}
+    train, val = pool.subset(choice.train), pool.subset(choice.val)
     if cfg.split == "final":
         return ImageSet.concat([train, val]), None, test, info
     return train, val, test, info
@@ -108,29 +92,33 @@ def _load_folder(spec: TaskSpec, cfg: RunConfig, size: int, progress: Progress |
             "pass --data-root DIR with one sub-folder of images per class",
         )
     root = Path(cfg.data_root).expanduser()
-    test_root = root / "test"
-    if (root / "train").is_dir() and test_root.is_dir():
-        classes, items = sources.scan_image_folder(root / "train", "--data-root/train")
-        test_classes, test_items = sources.scan_image_folder(test_root, "--data-root/test")
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        classes, pool = sources.image_folder_catalog(root / "train", "--data-root/train")
+        test_classes, test = sources.image_folder_catalog(root / "test", "--data-root/test")
         if test_classes != classes:
             raise UserError(
                 "train/ and test/ hold different class folders",
                 str(root),
                 "use the same class sub-folders in both",
             )
-        pool = sources.decode_items(items, size, progress)
-        test = sources.decode_items(test_items, size, progress)
+        parts = Parts(pool, test, f"image folder {root} (train/ and test/)")
     else:
-        classes, items = sources.scan_image_folder(root)
-        everything = sources.decode_items(items, size, progress)
-        test_idx = splits.stratified_take(everything.labels, len(everything) // 5, 0, f"--data-root {root}")
-        keep = torch.ones(len(everything), dtype=torch.bool)
-        keep[test_idx] = False
-        pool, test = everything.subset(torch.nonzero(keep).flatten()), everything.subset(test_idx)
-    n_val = max(len(pool) // 5, 1)
-    train, val, test, info = split_from_pool(spec.name, pool, test, cfg, (len(pool) - n_val, n_val))
-    info["classes"] = classes
-    return TaskData(spec.name, len(classes), train, val, test, spec.make_preprocess(size), info)
+        classes, everything = sources.image_folder_catalog(root)
+        pool, test = hold_out(everything, 0.2)
+        parts = Parts(pool, test, f"image folder {root} (held-out 20% test)")
+    n_val = max(len(parts.pool) // 5, 1)
+    data = assemble(
+        spec.name,
+        parts,
+        cfg,
+        len(classes),
+        spec.make_preprocess(size),
+        (len(parts.pool) - n_val, n_val),
+        progress,
+        root,
+    )
+    data.split_info["classes"] = classes
+    return data
 
 
 register(

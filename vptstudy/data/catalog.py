@@ -1,0 +1,103 @@
+"""Catalogs: what a source holds (item names and labels), known before any image is decoded."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from vptstudy.errors import UserError
+
+Reader = Callable[[int, int], torch.Tensor]  # (item, size) -> uint8 [3, size, size]
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Items of one part of a source: ``names[i]`` identifies item ``i`` (a relative path or an index),
+    ``labels[i]`` is its label in the task's convention and ``read(i, size)`` decodes it.
+
+    ``index`` selects items of the underlying lists; ``subset`` composes it, so nothing is copied or decoded.
+    """
+
+    source: str
+    part: str
+    names: tuple[str, ...]
+    all_labels: torch.Tensor
+    read: Reader
+    index: torch.Tensor = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.index is None:
+            object.__setattr__(self, "index", torch.arange(len(self.names)))
+
+    def __len__(self) -> int:
+        return int(self.index.shape[0])
+
+    @property
+    def labels(self) -> torch.Tensor:
+        return self.all_labels[self.index]
+
+    def item(self, i: int) -> int:
+        """The underlying item number of position ``i``."""
+        return int(self.index[i])
+
+    def subset(self, index: torch.Tensor) -> Catalog:
+        return Catalog(self.source, self.part, self.names, self.all_labels, self.read, self.index[index])
+
+    def renamed(self, part: str) -> Catalog:
+        return Catalog(self.source, part, self.names, self.all_labels, self.read, self.index)
+
+    def key(self, size: int) -> str:
+        """Identity of the decoded content: source, part, size and every selected name and label."""
+        digest = hashlib.sha1()
+        for i, label in zip(self.index.tolist(), self.labels.tolist(), strict=True):
+            digest.update(f"{self.names[i]}\t{label}\n".encode())
+        return f"{self.source}|{self.part}|{size}px|{len(self)}|{digest.hexdigest()}"
+
+
+def concat(catalogs: list[Catalog], part: str) -> Catalog:
+    """One catalog over several (their names must not collide)."""
+    names: list[str] = []
+    readers: list[tuple[int, Catalog]] = []
+    for cat in catalogs:
+        readers.append((len(names), cat))
+        names.extend(f"{cat.part}:{cat.names[cat.item(i)]}" for i in range(len(cat)))
+    labels = torch.cat([c.labels for c in catalogs]) if catalogs else torch.empty(0, dtype=torch.long)
+
+    def read(i: int, size: int) -> torch.Tensor:
+        for start, cat in reversed(readers):
+            if i >= start:
+                return cat.read(cat.item(i - start), size)
+        raise IndexError(i)
+
+    return Catalog(catalogs[0].source, part, tuple(names), labels, read)
+
+
+def check_labels(labels: torch.Tensor, num_classes: int, where: str) -> None:
+    """Raise when a label lies outside ``[0, num_classes)``."""
+    if labels.numel() == 0:
+        return
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= num_classes:
+        bad = low if low < 0 else high
+        raise UserError(
+            f"label {bad} outside [0, {num_classes})", where, f"labels must be 0..{num_classes - 1} for this task"
+        )
+
+
+@dataclass(frozen=True)
+class Parts:
+    """What a source offers a task: the training ``pool`` and the ``test`` set.
+
+    ``official`` is ``(n_train, n_val)`` when the first ``n_train`` pool items are the source's own train split and
+    the next ``n_val`` its val split (VTAB-1k lists, FGVC json); ``whole`` says the pool is small enough to decode
+    and cache whole (otherwise only the chosen items are decoded).
+    """
+
+    pool: Catalog
+    test: Catalog
+    source: str
+    official: tuple[int, int] | None = None
+    whole: bool = True

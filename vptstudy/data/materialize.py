@@ -1,0 +1,103 @@
+"""Turning catalogs into uint8 tensors: read from the tensor cache, or decode (in threads) and cache."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vptstudy.data import cache
+from vptstudy.data.catalog import Catalog
+from vptstudy.data.types import ImageSet
+
+Progress = Callable[[int, int], None]
+
+
+def decode_workers() -> int:
+    """Decoding threads: ``$VPTSTUDY_DECODE_WORKERS``, else the usable cores (at most 8)."""
+    env = os.environ.get("VPTSTUDY_DECODE_WORKERS")
+    if env and env.isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
+def decode(cat: Catalog, size: int, step: Callable[[int], None] | None = None) -> ImageSet:
+    """Decode every item of ``cat`` at ``size x size``; ``step(done)`` after each image."""
+    n = len(cat)
+    images = torch.empty(n, 3, size, size, dtype=torch.uint8)
+    items = [cat.item(i) for i in range(n)]
+
+    def one(i: int) -> int:
+        images[i] = cat.read(items[i], size)
+        return i
+
+    workers = decode_workers()
+    if workers == 1 or n < 32:
+        for i in range(n):
+            one(i)
+            if step is not None:
+                step(i + 1)
+    else:
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vptstudy-decode")
+        try:
+            for done, _ in enumerate(pool.map(one, range(n)), start=1):
+                if step is not None:
+                    step(done)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return ImageSet(images, cat.labels.clone())
+
+
+def cache_path(cache_dir: Path, cat: Catalog, size: int, key: str) -> Path:
+    """``<cache_dir>/<source>/<part>-<size>px-<hash>.safetensors``, readable and unique per content."""
+    source = re.sub(r"[^A-Za-z0-9._]+", "-", cat.source).strip("-")[-80:] or "source"
+    part = re.sub(r"[^A-Za-z0-9._]+", "-", cat.part).strip("-")[:40] or "part"
+    digest = hashlib.sha1(key.encode()).hexdigest()[:16]
+    return cache_dir / source / f"{part}-{size}px-{digest}.safetensors"
+
+
+def materialize(
+    catalogs: list[Catalog], size: int, cache_dir: Path | None, progress: Progress | None = None
+) -> tuple[list[ImageSet], dict[str, Any]]:
+    """Decoded images for each catalog, from the cache where it holds a valid copy.
+
+    Progress counts only images that are decoded, over all catalogs together. Returns the images and a report
+    (cache folder, parts read from it, parts decoded) for the run's config.json.
+    """
+    report: dict[str, Any] = {"dir": str(cache_dir) if cache_dir else None, "read": [], "decoded": []}
+    results: dict[str, ImageSet] = {}
+    todo: list[tuple[str, Catalog, Path | None]] = []
+    keys = [cat.key(size) for cat in catalogs]
+    for cat, key in zip(catalogs, keys, strict=True):
+        if key in results or any(key == k for k, _, _ in todo):
+            continue
+        path = cache_path(cache_dir, cat, size, key) if cache_dir else None
+        hit = cache.load(path, key, len(cat), size) if path else None
+        if hit is not None:
+            results[key] = hit
+            report["read"].append(cat.part)
+        else:
+            todo.append((key, cat, path))
+    total, offset = sum(len(cat) for _, cat, _ in todo), 0
+    for key, cat, path in todo:
+
+        def step(done: int, offset: int = offset) -> None:
+            if progress is not None:
+                progress(offset + done, total)
+
+        data = decode(cat, size, step)
+        offset += len(cat)
+        results[key] = data
+        report["decoded"].append(cat.part)
+        if path is not None:
+            try:
+                cache.save(path, key, data)
+            except OSError as exc:
+                report["not_written"] = f"{type(exc).__name__}: {exc}"
+    return [results[k] for k in keys], report
