@@ -5,5 +5,6 @@ from vptstudy.data.types import ImageSet, Preprocess, TaskData
 
 # Task modules register themselves on import; add new ones here.
 from vptstudy.data import toy_tasks as _toy_tasks  # noqa: F401
+from vptstudy.data import benchmarks as _benchmarks  # noqa: F401
 
 __all__ = ["TASKS", "ImageSet", "Preprocess", "TaskData", "TaskSpec", "get_task", "load_task_data"]
