@@ -57,7 +57,8 @@ def fake_run(root: Path, task: str, method: str, seed: int = 42, train_size: int
     path = runs.run_dir(cfg, 0.001, 0.0, False)
     runs.atomic_write_json(path / runs.CONFIG, {"run": cfg.to_dict(), "resolved": {"input_size": 32}})
     if result:
-        runs.atomic_write_json(path / runs.RESULT, {"status": "ok", **result})
+        ident = {"task": task, "method": method, "seed": seed, "split": cfg.split, "study": cfg.study}
+        runs.atomic_write_json(path / runs.RESULT, {"status": "ok", **ident, **result})
     return path
 
 
@@ -275,3 +276,18 @@ def test_visualize_bad_input_is_one_line_exit_2(trained, tmp_path, capsys, monke
     bare = copy_run(trained["ft"], tmp_path / "bare", weights=False)
     code, _, err = run_cli(["visualize", "tsne", str(bare)], capsys, monkeypatch)
     assert code == 2 and "has no stored weights" in err
+
+
+def test_visualize_quadrant_from_runs_and_fid(tmp_path, capsys, monkeypatch):
+    fids = {"toy/digits": 10.0, "toy/count": 20.0, "toy/shapes-new": 30.0, "toy/sprites-position": 40.0}
+    for i, task in enumerate(fids):
+        for method, acc in (("ft", 0.5), ("vpt-deep", 0.5 + (0.1 if i % 2 else -0.1))):
+            fake_run(tmp_path / "runs", task, method, final={"test_acc": acc}, split="final")
+    (tmp_path / "fid.json").write_text(json.dumps(fids))
+    out = tmp_path / "quadrant.png"
+    args = ["visualize", "quadrant", str(tmp_path / "runs"), "--fid", str(tmp_path / "fid.json"), "--out", str(out)]
+    code, stdout, err = run_cli(args, capsys, monkeypatch)
+    assert code == 0, err
+    assert is_image(out) and "VPT wins" in stdout
+    code, _, err = run_cli([*args[:3], "--fid", str(tmp_path / "missing.json")], capsys, monkeypatch)
+    assert code == 2 and "not found" in err

@@ -287,7 +287,7 @@ def pretrain_toy(
 
 
 # -- vptstudy visualize --------------------------------------------------------------------------------------
-visualize = typer.Typer(help="Figures from finished runs: curves, datasize, gradcam, ig, attribution, tsne, umap.")
+visualize = typer.Typer(help="Figures from finished runs: curves, datasize, attribution, tsne, umap, quadrant, ...")
 app.add_typer(visualize, name="visualize", no_args_is_help=True)
 RunsArg = Annotated[list[Path], typer.Argument(help="Run directories, or folders holding them.")]
 FtRunArg = Annotated[Path, typer.Argument(metavar="FT_RUN", help="Finished run directory (FT, or any method).")]
@@ -467,6 +467,30 @@ def vis_umap(
 ) -> None:
     """Hyperbolic UMAP (Poincare disk) of the final CLS features of test images, one panel per run."""
     _embedding("umap", runs, out, fmt, max_points, seed, device)
+
+
+@visualize.command("quadrant")
+def vis_quadrant(
+    runs: Annotated[Path, typer.Argument(help="Folder of final runs, or a JSON {task: {method: accuracy}}.")],
+    fid: Annotated[Path, typer.Option("--fid", help="FID per task: the .json or .csv of `vptstudy fid --out`.")],
+    out: OutOpt = None,
+    fmt: FormatOpt = None,
+    threshold: Annotated[float | None, typer.Option(help="FID threshold (default: the median task's).")] = None,
+    study: Annotated[str | None, typer.Option(help="Study to use when the folder holds several.")] = None,
+    ft_method: Annotated[str, typer.Option(help="The full fine-tuning method.")] = "ft",
+    vpt_method: Annotated[str, typer.Option(help="The prompt method compared with it.")] = "vpt-deep",
+) -> None:
+    """FID per task, bars coloured by the better method, hatched for high task disparity (paper Figure 3)."""
+    from vptstudy.analysis.quadrant import quadrant_table, summary_lines
+    from vptstudy.console import out as stdout
+    from vptstudy.figures.quadrant import plot_quadrant
+    from vptstudy.figures.select import output_target
+
+    table = quadrant_table(fid, runs, threshold=threshold, ft_method=ft_method, vpt_method=vpt_method, study=study)
+    path, formats = output_target(out, fmt, "quadrant")
+    _wrote(plot_quadrant(table, path, formats))
+    for line in summary_lines(table):
+        stdout.print(line, soft_wrap=True)
 
 
 def _sweep_study(
