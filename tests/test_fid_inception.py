@@ -39,20 +39,19 @@ def extractor():
 
 
 def test_memory_folder_and_pytorch_fid_agree(tmp_path, extractor, no_network):
-    a = images(1, 3, 32, 32)
-    b_small, b_wide = images(2, 2, 32, 32), images(3, 1, 24, 40)  # mixed sizes in one folder
+    a = images(1, 2, 32, 32)
+    b_small, b_wide = images(2, 1, 32, 32), images(3, 1, 24, 40)  # mixed sizes in one folder
     write_pngs(tmp_path / "a", a)
     write_pngs(tmp_path / "b", b_small, "s")
     write_pngs(tmp_path / "b", b_wide, "w")
 
-    mem_a = feature_stats(a, extractor, batch_size=3)
-    mem_b = feature_stats(list(b_small) + list(b_wide), extractor, batch_size=3)
-    dir_a = file_stats(scan_folder(tmp_path / "a"), extractor, batch_size=3)
-    dir_b = file_stats(scan_folder(tmp_path / "b"), extractor, batch_size=3)
-    assert dir_a.n == 3 and dir_b.n == 3 and dir_a.dims == 2048
+    mem_a = feature_stats(a, extractor, batch_size=2)
+    dir_a = file_stats(scan_folder(tmp_path / "a"), extractor, batch_size=2)
+    dir_b = file_stats(scan_folder(tmp_path / "b"), extractor, batch_size=2)
+    assert mem_a.n == dir_a.n == dir_b.n == 2 and dir_a.dims == 2048
     assert np.diag(dir_a.sigma).mean() > 1e-6  # He init: features vary between images (else every FID is 0)
     # pytorch-fid's own pipeline with the same network (batch size 1: its loader cannot batch mixed sizes)
-    ref_a = compute_statistics_of_path(str(tmp_path / "a"), extractor.model, 3, 2048, "cpu", num_workers=0)
+    ref_a = compute_statistics_of_path(str(tmp_path / "a"), extractor.model, 2, 2048, "cpu", num_workers=0)
     ref_b = compute_statistics_of_path(str(tmp_path / "b"), extractor.model, 1, 2048, "cpu", num_workers=0)
 
     np.testing.assert_allclose(dir_a.mu, ref_a[0], rtol=1e-5, atol=1e-6)
@@ -60,7 +59,7 @@ def test_memory_folder_and_pytorch_fid_agree(tmp_path, extractor, no_network):
     np.testing.assert_allclose(dir_b.mu, ref_b[0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(dir_b.sigma, ref_b[1], rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(mem_a.sigma, dir_a.sigma, rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(mem_b.sigma, dir_b.sigma, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(mem_a.mu, dir_a.mu, rtol=1e-5, atol=1e-6)
 
     # The same number: distances on the first 96 pool3 dimensions (the full 2048-d square root costs ~10-50 s
     # on a loaded 2-core CPU; the full statistics already match above).
@@ -68,7 +67,7 @@ def test_memory_folder_and_pytorch_fid_agree(tmp_path, extractor, no_network):
         return frechet_distance(s1.mu[:k], s1.sigma[:k, :k], s2.mu[:k], s2.sigma[:k, :k])
 
     theirs = calculate_frechet_distance(ref_a[0][:96], ref_a[1][:96, :96], ref_b[0][:96], ref_b[1][:96, :96])
-    assert fid(mem_a, mem_b) == pytest.approx(theirs, rel=1e-5)
+    assert fid(mem_a, dir_b) == pytest.approx(theirs, rel=1e-5)
     assert fid(dir_a, dir_b) == pytest.approx(theirs, rel=1e-5)
     assert theirs > 1e-3
 
