@@ -241,6 +241,7 @@ def _render(
             ax.set_xticks([])
             ax.set_yticks([])
             ax.grid(False)
+            ax.spines[:].set_visible(False)
             if r == 0:
                 ax.set_title(titles[c], fontsize=9)
     task = pair[0].cfg.task
