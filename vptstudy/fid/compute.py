@@ -203,11 +203,21 @@ def reference_stats(
     return stats, False
 
 
+def _data_root_identity(task: str, option: str | None) -> str | None:
+    """The resolved data folder a task reads (None for embedded data, which needs none)."""
+    from vptstudy.data import get_task
+    from vptstudy.data.paths import data_root
+
+    if set(get_task(task).sources) <= {"bundled", "procedural"}:
+        return None
+    return str(data_root(option).resolve())
+
+
 def task_stats(
     task: str, extractor: FeatureExtractor, req: FidRequest, cache: StatsCache, progress: Progress
 ) -> tuple[Stats, bool]:
     """A task split's statistics (cached), decoded by the data layer at the extractor's input size."""
-    data_root = str(Path(req.data_root).expanduser().resolve()) if req.data_root else None
+    data_root = _data_root_identity(task, req.data_root)
     identity = _capped(
         {"task": task, "split": req.split, "data_root": data_root, "size": extractor.task_size, **extractor.identity()},
         req,
