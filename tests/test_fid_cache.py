@@ -111,3 +111,13 @@ def test_save_stats_reuse_and_early_errors(reference, tmp_path, monkeypatch, no_
     np.savez(wrong, mu=np.zeros(7), sigma=np.eye(7))
     with pytest.raises(UserError, match="7-d features"):
         compute_fid(request(wrong, tmp_path), extractor=count.extractor())
+
+
+def test_toy_upstream_reference(tmp_path, monkeypatch, no_network):
+    count = Counter(monkeypatch)
+    req = request("toy-upstream", tmp_path, tasks=("toy/count",), max_images=64)
+    first = compute_fid(req, extractor=count.extractor())
+    assert first.reference == {"kind": "toy-upstream", "path": "toy-upstream", "n": 64, "cached": False}
+    assert first.rows[0].n_task == 64 and first.rows[0].disparity == "high" and first.rows[0].fid > 0
+    again = compute_fid(req, extractor=count.extractor())
+    assert again.reference["cached"] and again.rows[0].cached and again.rows[0].fid == first.rows[0].fid

@@ -693,7 +693,7 @@ def report(
 @app.command()
 def fid(
     reference: Annotated[
-        str, typer.Option(help="Pretraining data: image folder (recursive), list file, or .npz with mu/sigma.")
+        str, typer.Option(help="Pretraining data: image folder (recursive), list file, .npz (mu/sigma), toy-upstream.")
     ],
     task: Annotated[list[str] | None, typer.Option("--task", help="Task to measure (repeatable).")] = None,
     split: Annotated[

@@ -23,6 +23,8 @@ from vptstudy.fid.frechet import METHODS, FrechetError, FrechetReference, Stats,
 from vptstudy.fid.sources import (
     DEFAULT_SPLIT,
     SPLITS,
+    TOY_UPSTREAM,
+    TOY_UPSTREAM_IMAGES,
     Reference,
     fingerprint,
     load_task_split,
@@ -181,12 +183,31 @@ def _capped(identity: dict[str, Any], req: FidRequest) -> dict[str, Any]:
     return {**identity, **cap}
 
 
+def _toy_upstream_stats(
+    extractor: FeatureExtractor, req: FidRequest, cache: StatsCache, progress: Progress
+) -> tuple[Stats, bool]:
+    from vptstudy.data.toy_tasks import UPSTREAM_EVAL_SEED, upstream_images
+
+    n = req.max_images or TOY_UPSTREAM_IMAGES
+    identity = {"reference": TOY_UPSTREAM, "count": n, "seed": UPSTREAM_EVAL_SEED, "size": extractor.task_size}
+    identity.update(extractor.identity())
+    stats = cache.load(identity)
+    if stats is not None:
+        return stats, True
+    images = upstream_images(n, UPSTREAM_EVAL_SEED, extractor.task_size).images
+    stats = feature_stats(images, extractor, req.batch_size, progress, "reference")
+    cache.save(identity, stats)
+    return stats, False
+
+
 def reference_stats(
     ref: Reference, extractor: FeatureExtractor, req: FidRequest, cache: StatsCache, progress: Progress
 ) -> tuple[Stats, bool]:
     """The reference's statistics and whether they came from a file or the cache (no image read)."""
     if ref.kind == "stats":
         return load_stats(ref.path), True
+    if ref.kind == TOY_UPSTREAM:
+        return _toy_upstream_stats(extractor, req, cache, progress)
     files = ref.files
     index = sample_indices(len(files), req.max_images, req.seed)
     if index is not None:

@@ -3,6 +3,8 @@
 A reference folder is scanned recursively for pytorch-fid's image extensions in any case (``.PNG`` too), skipping
 hidden files and folders, and sorted by path as pytorch-fid sorts. A list file holds one image path per line
 (``path`` or VTAB-style ``path label``), relative to the list file's folder unless absolute; ``#`` starts a comment.
+``toy-upstream`` names the embedded backbone's pretraining data: 1000 held-out images of the upstream task
+(``--max-images`` changes the count), rendered at the extractor's input size.
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ from vptstudy.errors import UserError
 IMAGE_EXTENSIONS = frozenset({"bmp", "jpg", "jpeg", "pgm", "png", "ppm", "tif", "tiff", "webp"})
 SPLITS = ("trainval", "train", "val", "test")
 DEFAULT_SPLIT = "trainval"
+TOY_UPSTREAM = "toy-upstream"  # built-in reference: held-out images of the toy backbone's pretraining task
+TOY_UPSTREAM_IMAGES = 1000
 
 
 @dataclass
 class Reference:
     """The pretraining side: saved statistics (``stats_file``) or image ``files``; ``identity`` for the cache."""
 
-    kind: str  # "stats", "folder" or "list"
+    kind: str  # "stats", "folder", "list" or "toy-upstream"
     path: Path
     files: list[Path] = field(default_factory=list)
     identity: dict[str, Any] = field(default_factory=dict)
@@ -90,12 +94,14 @@ def fingerprint(files: list[Path]) -> str:
 
 def resolve_reference(path: str | Path) -> Reference:
     """A folder, a list file or a ``.npz`` of statistics; :class:`UserError` when it is none of them."""
+    if str(path) == TOY_UPSTREAM and not Path(path).exists():
+        return Reference(TOY_UPSTREAM, Path(TOY_UPSTREAM), identity={"reference": TOY_UPSTREAM})
     ref = Path(path).expanduser()
     if not ref.exists():
         raise UserError(
             f"reference {str(ref)!r} not found",
             "--reference",
-            "pass a folder of images, a list file of image paths, or a .npz with mu and sigma",
+            f"pass a folder of images, a list file of image paths, a .npz with mu and sigma, or {TOY_UPSTREAM}",
         )
     if ref.is_file() and ref.suffix.lower() == ".npz":
         return Reference("stats", ref, identity={"stats_file": str(ref.resolve())})
