@@ -12,8 +12,7 @@ crash never leaves a half-written figure, and it closes the figure.
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,8 @@ matplotlib.use("Agg", force=True)
 
 import matplotlib.pyplot as plt  # after matplotlib.use: the backend must be chosen first
 from matplotlib.figure import Figure
+
+from vptstudy.runs import atomic_write_bytes
 
 FORMATS = ("png", "pdf", "svg")
 DPI = 200
@@ -98,16 +99,9 @@ def save_figure(fig: Figure, path: str | Path, formats: Sequence[str] = ("png",)
     try:
         for fmt in check_formats(formats):
             target = base.with_name(f"{base.name}.{fmt}")
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".{fmt}", dir=target.parent)
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    fig.savefig(handle, format=fmt, dpi=dpi)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format=fmt, dpi=dpi)
+            atomic_write_bytes(target, buffer.getvalue())
             written.append(target)
     finally:
         plt.close(fig)
