@@ -15,7 +15,7 @@ from vptstudy.config import RunConfig
 from vptstudy.data import load_task_data, vtab_labels
 from vptstudy.data.benchmarks import VTAB, candidates
 from vptstudy.data.full_datasets import kitti_objects
-from vptstudy.data.tv_common import dataset_catalog
+from vptstudy.data.tv_common import dataset, dataset_catalog
 from vptstudy.errors import UserError
 
 pytestmark = pytest.mark.usefixtures("no_network")
@@ -160,3 +160,23 @@ def test_sweeps_prefer_the_full_dataset_protocol_runs_the_vtab1k_folder(tmp_path
 def test_missing_full_dataset_says_how_to_get_it(tmp_path):
     with pytest.raises(UserError, match=r"no data for vtab/cifar100.*--download \(torchvision CIFAR100"):
         load_task_data(cfg_for(tmp_path, "vtab/cifar100", train_size=100), 8)
+
+
+def test_vtab1k_too_small_for_a_sweep_points_at_the_full_dataset(tmp_path):
+    make_vtab1k(tmp_path, "eurosat", classes=3, train=8, val=2, test=3)
+    with pytest.raises(UserError, match=r"at most 8; the full dataset gives more: --download \(torchvision EuroSAT"):
+        load_task_data(cfg_for(tmp_path, "vtab/eurosat", train_size=9), 8)
+
+
+def test_torchvision_errors_become_user_errors(tmp_path):
+    from torchvision.datasets import EuroSAT
+
+    with pytest.raises(UserError, match=r"torchvision EuroSAT not found.*pass --download"):
+        dataset(EuroSAT, False, root=str(tmp_path))
+
+    class Offline:
+        def __init__(self, **kwargs):
+            raise OSError("<urlopen error [Errno -2] Name or service not known>")
+
+    with pytest.raises(UserError, match="download of torchvision Offline failed: <urlopen error"):
+        dataset(Offline, True, root=str(tmp_path))

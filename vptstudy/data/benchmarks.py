@@ -128,7 +128,14 @@ def _load_vtab(bench: Benchmark) -> Callable[[TaskSpec, RunConfig, int, Progress
             raise UserError(f"no data for {spec.name} under {str(root)!r}", "--data-root", how_to_get(bench))
         parts = found[0][1]()
         preprocess = spec.make_preprocess(size)
-        return assemble(spec.name, parts, cfg, bench.classes, preprocess, VTAB_DEFAULT, progress, root)
+        try:
+            return assemble(spec.name, parts, cfg, bench.classes, preprocess, VTAB_DEFAULT, progress, root)
+        except UserError as exc:
+            full = FULL_SOURCES.get(bench.name)
+            if full is None or not parts.source.startswith("VTAB-1k") or (cfg.train_size or cfg.shots) is None:
+                raise
+            hint = f"{exc.fix}; the full dataset gives more: --download (torchvision {full.dataset})"
+            raise UserError(exc.what, exc.where, hint) from exc
 
     return load
 

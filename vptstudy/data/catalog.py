@@ -57,24 +57,6 @@ class Catalog:
         return f"{self.source}|{self.part}|{size}px|{len(self)}|{digest.hexdigest()}"
 
 
-def concat(catalogs: list[Catalog], part: str) -> Catalog:
-    """One catalog over several (their names must not collide)."""
-    names: list[str] = []
-    readers: list[tuple[int, Catalog]] = []
-    for cat in catalogs:
-        readers.append((len(names), cat))
-        names.extend(f"{cat.part}:{cat.names[cat.item(i)]}" for i in range(len(cat)))
-    labels = torch.cat([c.labels for c in catalogs]) if catalogs else torch.empty(0, dtype=torch.long)
-
-    def read(i: int, size: int) -> torch.Tensor:
-        for start, cat in reversed(readers):
-            if i >= start:
-                return cat.read(cat.item(i - start), size)
-        raise IndexError(i)
-
-    return Catalog(catalogs[0].source, part, tuple(names), labels, read)
-
-
 def check_labels(labels: torch.Tensor, num_classes: int, where: str) -> None:
     """Raise when a label lies outside ``[0, num_classes)``."""
     if labels.numel() == 0:

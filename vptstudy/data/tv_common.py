@@ -38,16 +38,18 @@ def download_root(root: Path) -> Path:
 
 def dataset(cls: type, download: bool, **kwargs: Any) -> Any:
     """Instantiate a torchvision dataset; missing data and failed downloads become :class:`UserError`."""
+    where = str(kwargs.get("root"))
     try:
         return cls(download=download, **kwargs)
-    except RuntimeError as exc:
+    except (RuntimeError, OSError, ImportError) as exc:  # not found, network, disk, bad archive, no gdown
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if download:
+            raise UserError(f"download of torchvision {cls.__name__} failed: {reason}", where, "retry later") from exc
         raise UserError(
-            f"torchvision {cls.__name__} not found or incomplete under {str(kwargs.get('root'))!r}",
-            str(exc).split(".")[0],
+            f"torchvision {cls.__name__} not found or incomplete ({reason})",
+            where,
             "pass --download to fetch it, or --data-root pointing at a folder that holds it",
         ) from exc
-    except OSError as exc:  # network errors, disk full, bad archives
-        raise UserError(f"download of {cls.__name__} failed", type(exc).__name__, f"{exc}; retry or fetch it") from exc
 
 
 def ensure(cls: type, root: Path, marker: Path, download: bool, **kwargs: Any) -> None:
