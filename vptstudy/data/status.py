@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from vptstudy.data import fgvc_json, vtab1k
-from vptstudy.data.tasks import TASKS, TaskSpec
+from vptstudy.data.tasks import GROUPS, TASKS, TaskSpec
 
 LAYOUTS = (vtab1k.DESCRIPTION, fgvc_json.DESCRIPTION)
 
@@ -22,7 +22,7 @@ def availability(spec: TaskSpec, root: Path) -> str:
 
 
 def task_rows(root: Path) -> list[dict[str, Any]]:
-    """One row per registered task, in registry order."""
+    """One row per registered task, grouped as in ``GROUPS`` (registry order within a group)."""
     return [
         {
             "task": spec.name,
@@ -34,5 +34,5 @@ def task_rows(root: Path) -> list[dict[str, Any]]:
             "available": availability(spec, root),
             "get_it": spec.get_it,
         }
-        for spec in TASKS.values()
+        for spec in sorted(TASKS.values(), key=lambda t: GROUPS.index(t.group) if t.group in GROUPS else len(GROUPS))
     ]
