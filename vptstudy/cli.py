@@ -551,6 +551,8 @@ def sweep_datasize(
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 128,
     img_size: Annotated[int | None, typer.Option(help="Input size.")] = None,
     data_root: Annotated[Path | None, typer.Option(help="Data folder.")] = None,
+    download: Annotated[bool, typer.Option("--download", help="Let torchvision download full datasets.")] = False,
+    cache_dir: Annotated[Path | None, typer.Option(help="Folder of decoded-image caches.")] = None,
     out_dir: Annotated[Path, typer.Option(help="Root of run directories.")] = Path("runs"),
     name: Annotated[str, typer.Option("--name", help="Study name.")] = "datasize",
     executor: ExecutorOpt = "local",
@@ -571,6 +573,8 @@ def sweep_datasize(
         "img_size": img_size,
         "data_root": str(data_root) if data_root else None,
         "out_dir": str(out_dir),
+        "download": download,
+        "cache_dir": str(cache_dir) if cache_dir else None,
     }
     study = _sweep_study(
         "datasize",
@@ -603,6 +607,8 @@ def sweep_oneshot(
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 128,
     img_size: Annotated[int | None, typer.Option(help="Input size.")] = None,
     data_root: Annotated[Path | None, typer.Option(help="Data folder.")] = None,
+    download: Annotated[bool, typer.Option("--download", help="Let torchvision download full datasets.")] = False,
+    cache_dir: Annotated[Path | None, typer.Option(help="Folder of decoded-image caches.")] = None,
     out_dir: Annotated[Path, typer.Option(help="Root of run directories.")] = Path("runs"),
     name: Annotated[str, typer.Option("--name", help="Study name.")] = "oneshot",
     executor: ExecutorOpt = "local",
@@ -623,6 +629,8 @@ def sweep_oneshot(
         "img_size": img_size,
         "data_root": str(data_root) if data_root else None,
         "out_dir": str(out_dir),
+        "download": download,
+        "cache_dir": str(cache_dir) if cache_dir else None,
     }
     study = _sweep_study(
         "oneshot", study_file, name, task, method, seeds, search, run, {"shots": shots, "draws": draws}
@@ -769,6 +777,107 @@ def fid(
     for path in write_outputs(result, outs):
         stdout.print(f"wrote {path}", soft_wrap=True)
     console.print(f"[dim]{result.seconds:.1f}s[/]")
+
+
+def _bench_table(rows: list[dict]):
+    """The bench figures as a rich table (one row per method)."""
+    from rich.table import Table as RichTable
+
+    def fmt(value: float | None, spec: str) -> str:
+        return "-" if value is None else format(value, spec)
+
+    first = rows[0]
+    table = RichTable(
+        title=f"bench: {first['model']} at {first['input_size']}px, batch {first['batch_size']}, "
+        f"{first['device']}, {first['threads']} thread(s)",
+        caption="images/s; overhead = real epoch / bare compute of the same work; step vs FT = bare step time ratio",
+    )
+    for col in ("method", "bare", "train", "eval", "epoch s (bare)", "overhead", "step vs FT", "peak MB", "MFU"):
+        table.add_column(col, justify="left" if col == "method" else "right")
+    for r in rows:
+        table.add_row(
+            r["method"],
+            fmt(r["bare_images_per_s"], ",.1f"),
+            fmt(r["train_images_per_s"], ",.1f"),
+            fmt(r["eval_images_per_s"], ",.1f"),
+            f"{r['epoch_s']:.2f} ({r['bare_epoch_s']:.2f})",
+            fmt(r["overhead_ratio"], ".3f"),
+            fmt(r.get("vpt_to_ft_step_ratio"), ".3f"),
+            fmt(r["peak_memory_bytes"] / 2**20, ",.0f"),
+            fmt(None if r["mfu"] is None else 100 * r["mfu"], ".1f"),
+        )
+    return table
+
+
+@app.command()
+def bench(
+    model: Annotated[str, typer.Option(help="timm ViT name or toy-vit.")] = "toy-vit",
+    method: Annotated[
+        list[str] | None, typer.Option("--method", help="Method to measure (repeatable; default ft and vpt-deep).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 128,
+    img_size: Annotated[int | None, typer.Option(help="Input size (default: the backbone's).")] = None,
+    prompts: Annotated[int, typer.Option("--prompts", help="Prompt length p (prompt methods).")] = 10,
+    pretrained: Annotated[bool, typer.Option(help="Load pretrained weights (speed does not need them).")] = False,
+    weights: Annotated[Path | None, typer.Option(help="Local backbone weights.")] = None,
+    task: Annotated[str | None, typer.Option(help="A registered task instead of the synthetic one.")] = None,
+    train_n: Annotated[int, typer.Option(help="Synthetic task: training images (VTAB-1k: 800).")] = 800,
+    val_n: Annotated[int, typer.Option(help="Synthetic task: validation images.")] = 200,
+    test_n: Annotated[int, typer.Option(help="Test images evaluated per epoch (the subsample).")] = 1000,
+    fgvc: Annotated[bool, typer.Option("--fgvc", help="Synthetic task FGVC-style: random crop + flip.")] = False,
+    epochs: Annotated[int, typer.Option(help="Real epochs per method; the first is warm-up.")] = 3,
+    rounds: Annotated[int, typer.Option(help="Interleaved rounds of bare timings (medians kept).")] = 5,
+    steps: Annotated[int, typer.Option(help="Bare steps per round and batch size.")] = 2,
+    warmup_steps: Annotated[int, typer.Option(help="Untimed bare steps first.")] = 2,
+    checkpoint_every: Annotated[int, typer.Option(help="Per-epoch checkpoints as fit() writes them (0: none).")] = 1,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's).")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    precision: Annotated[str, typer.Option(help="auto (bf16 on CUDA), fp32 or bf16.")] = "auto",
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the training model.")] = False,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Also write the figures to this JSON file.")] = None,
+) -> None:
+    """Training speed: bare forward+backward+step vs a real epoch with evaluation; overhead, memory, MFU."""
+    from vptstudy.bench import BenchConfig
+    from vptstudy.bench import bench as run_bench
+    from vptstudy.console import console
+    from vptstudy.console import out as stdout
+    from vptstudy.runs import atomic_write_json
+
+    cfg = BenchConfig(
+        model=model,
+        methods=tuple(method or ("ft", "vpt-deep")),
+        batch_size=batch_size,
+        img_size=img_size,
+        num_prompts=prompts,
+        pretrained=pretrained,
+        weights=str(weights) if weights else None,
+        task=task,
+        train_n=train_n,
+        val_n=val_n,
+        test_n=test_n,
+        fgvc=fgvc,
+        epochs=epochs,
+        rounds=rounds,
+        steps=steps,
+        warmup_steps=warmup_steps,
+        checkpoint_every=checkpoint_every,
+        threads=threads,
+        device=device,
+        precision=precision,
+        compile=compile,
+    )
+
+    def log(event: str, info: dict) -> None:
+        if event == "bare":
+            console.print(f"[dim]bare steps: {', '.join(info['methods'])} (interleaved)[/]")
+        elif event == "real":
+            console.print(f"[dim]real epochs: {info['method']} ({info['epochs']})[/]")
+
+    rows = run_bench(cfg, log)
+    stdout.print(_bench_table(rows))
+    if json_path is not None:
+        atomic_write_json(json_path, rows)
+        stdout.print(f"wrote {json_path}", soft_wrap=True)
 
 
 def main() -> None:
