@@ -47,7 +47,7 @@ def test_tune_and_final_splits_follow_the_protocol(name):
 @pytest.mark.parametrize("name", NEW_TASKS)
 def test_data_is_fixed_and_regenerates_identically(name):
     first = load_task_data(RunConfig(task=name, method="ft"), 32)
-    T._pool_and_test.cache_clear()
+    T._native.cache_clear()
     again = load_task_data(RunConfig(task=name, method="ft"), 32)
     assert torch.equal(first.train.images, again.train.images) and torch.equal(first.test.labels, again.test.labels)
 

@@ -128,14 +128,18 @@ TOY_TASKS: dict[str, ToyTask] = {
 }
 
 
-@lru_cache(maxsize=8)
-def _pool_and_test(name: str, size: int) -> tuple[ImageSet, ImageSet]:
+@lru_cache(maxsize=len(TOY_TASKS))
+def _native(name: str) -> tuple[ImageSet, ImageSet]:
+    """The task's pool and test set at :data:`RENDER_SIZE`, generated once per process."""
     toy = TOY_TASKS[name]
-    pool, test = toy.make(POOL_SIZE, toy.pool_seed), toy.make(TEST_SIZE, toy.test_seed)
-    return (
-        ImageSet(resize_uint8(pool.images, size), pool.labels),
-        ImageSet(resize_uint8(test.images, size), test.labels),
-    )
+    return toy.make(POOL_SIZE, toy.pool_seed), toy.make(TEST_SIZE, toy.test_seed)
+
+
+def _pool_and_test(name: str, size: int) -> tuple[ImageSet, ImageSet]:
+    """The pool and test set resized to the model input ``size`` (a no-op at 32)."""
+    pool, test = _native(name)
+    pool = ImageSet(resize_uint8(pool.images, size), pool.labels)
+    return pool, ImageSet(resize_uint8(test.images, size), test.labels)
 
 
 def _load(spec: TaskSpec, cfg: RunConfig, size: int, progress: Progress | None) -> TaskData:

@@ -1,0 +1,69 @@
+"""The shipped toy backbone: its card, loading through create_backbone, and its upstream accuracy; pretraining."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+import torch
+
+from vptstudy.data import toy_tasks
+from vptstudy.errors import UserError
+from vptstudy.models import toy
+from vptstudy.models.backbones import create_backbone
+from vptstudy.pretrain import PretrainConfig, accuracy, evaluate_shipped, pretrain_toy
+
+# A fresh sample of SAMPLE images (seed SAMPLE_SEED, never used by pretraining or the card) must score within
+# TOLERANCE of the card's accuracy: at accuracies of 0.6-0.95 that is 3-6 binomial standard deviations.
+SAMPLE, SAMPLE_SEED, TOLERANCE = 500, 31337, 0.07
+CARD = toy.load_card()
+
+
+def test_card_describes_the_shipped_file():
+    data = toy.TOY_WEIGHTS.read_bytes()
+    assert len(data) <= 5_000_000
+    assert CARD["weights"]["bytes"] == len(data)
+    assert CARD["weights"]["sha256"] == hashlib.sha256(data).hexdigest()
+    assert {k: CARD["architecture"][k] for k in toy.TOY_ARCH} == toy.TOY_ARCH
+    assert CARD["upstream_task"]["num_classes"] == len(toy_tasks.UPSTREAM_PAIRS)
+    for key in ("seed", "wall_seconds", "command", "curve"):
+        assert key in CARD
+    assert CARD["data"]["epochs"] >= 1 and CARD["data"]["images_seen"] > 0
+    assert CARD["command"].startswith("vptstudy pretrain-toy ")
+
+
+def test_shipped_weights_load_with_a_fresh_head(no_network):
+    model = create_backbone("toy-vit", num_classes=7)
+    stored = toy.load_file(str(toy.TOY_WEIGHTS))
+    assert torch.equal(model.pos_embed.detach(), stored["pos_embed"].float())
+    assert model.head.out_features == 7
+
+
+def test_shipped_weights_reach_the_card_accuracy(no_network):
+    model = create_backbone("toy-vit", num_classes=len(toy_tasks.UPSTREAM_PAIRS))
+    toy.load_upstream_head(model)
+    _, acc = accuracy(model, toy_tasks.upstream_images(SAMPLE, SAMPLE_SEED))
+    assert abs(acc - CARD["upstream_accuracy"]["top1"]) <= TOLERANCE
+    assert acc > 5 / len(toy_tasks.UPSTREAM_PAIRS)  # far above chance
+
+
+def test_weights_without_upstream_head_are_refused(tmp_path):
+    path = tmp_path / "plain.safetensors"
+    toy.save_weights(toy.build_toy_vit(3), path)
+    with pytest.raises(UserError, match="no upstream head"):
+        toy.load_upstream_head(toy.build_toy_vit(48), path)
+
+
+def test_tiny_pretraining_writes_loadable_weights_and_card(tmp_path):
+    cfg = PretrainConfig(
+        steps=3, batch_size=8, warmup_steps=1, eval_images=32, curve_every=2, curve_images=16, out_dir=str(tmp_path)
+    )
+    card = pretrain_toy(cfg)
+    weights = tmp_path / toy.TOY_WEIGHTS.name
+    assert (tmp_path / toy.TOY_CARD.name).is_file()
+    assert [p["step"] for p in card["curve"]] == [2, 3]
+    assert card["data"]["images_seen"] == 24 and f"--out {tmp_path}" in card["command"]
+    loss, acc = evaluate_shipped(weights, 32, toy_tasks.UPSTREAM_EVAL_SEED)
+    assert (loss, acc) == (card["upstream_accuracy"]["loss"], card["upstream_accuracy"]["top1"])
+    model = create_backbone("toy-vit", num_classes=4, weights=str(weights))
+    assert model.head.out_features == 4
