@@ -13,6 +13,7 @@ from vptstudy.errors import UserError
 from vptstudy.methods import get_method
 from vptstudy.models.backbones import create_backbone
 from vptstudy.models.prompts import PromptedViT
+from vptstudy.models.wrap import wrap_backbone
 
 
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> PromptedViT:
@@ -52,7 +53,7 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> Prompte
         weights=cfg.weights if needs_pretrained else None,
         img_size=cfg.img_size,
     )
-    model = method.build(PromptedViT(backbone), cfg)
+    model = method.build(wrap_backbone(backbone), cfg)
     own = model.state_dict()
     unknown = sorted(set(stored) - set(own))
     mismatched = sorted(k for k in stored if k in own and own[k].shape != stored[k].shape)

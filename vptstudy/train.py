@@ -31,6 +31,7 @@ from vptstudy.errors import RunFailed, UserError
 from vptstudy.methods import Method, Phase, count_parameters, get_method
 from vptstudy.models.backbones import create_backbone, default_input_size
 from vptstudy.models.prompts import PromptedViT
+from vptstudy.models.wrap import no_weight_decay_names, wrap_backbone
 
 Callback = Callable[[str, dict[str, Any]], None]
 TEST_SUBSAMPLE_SEED = 0
@@ -78,7 +79,7 @@ def searched_hparams(method: Method, cfg: RunConfig) -> tuple[float, float]:
 
 def param_groups(model: PromptedViT, weight_decay: float) -> list[dict[str, Any]]:
     """Trainable parameters split into decayed (matrices, prompts) and not decayed (biases, norms, embeddings)."""
-    skip = {f"vit.{name}" for name in model.vit.no_weight_decay()}
+    skip = no_weight_decay_names(model)
     decay, no_decay = [], []
     for name, param in model.trainable_parameters():
         (no_decay if param.ndim <= 1 or name in skip else decay).append(param)
@@ -149,7 +150,7 @@ def prepare(cfg: RunConfig, callback: Callback = _quiet) -> Prepared:
     backbone = create_backbone(
         cfg.model, data.num_classes, pretrained=cfg.pretrained, weights=cfg.weights, img_size=cfg.img_size
     )
-    model = PromptedViT(backbone).to(device)
+    model = wrap_backbone(backbone).to(device)
     return Prepared(cfg, method, device, data, model, input_size, prepare_run_dir(cfg))
 
 

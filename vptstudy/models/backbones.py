@@ -1,8 +1,9 @@
-"""Backbones: any timm VisionTransformer by name, local weight files, and the embedded toy backbone.
+"""Backbones: any timm VisionTransformer or SwinTransformer by name, local weight files, and the embedded toy backbone.
 
 ``create_backbone`` never hangs on a network that is not there: cached weights are found first, and when they are
 not cached the hub is probed with a short timeout; without network or cache the error names the file to pass with
-``--weights``, the cache folder timm uses, and the offline ``toy-vit`` backbone.
+``--weights``, the cache folder timm uses, and the offline ``toy-vit`` backbone. A MoCo v3 training checkpoint
+passed with ``--weights`` is recognised by its ``module.base_encoder.`` keys and mapped onto timm's ViT.
 """
 
 from __future__ import annotations
@@ -15,18 +16,22 @@ from urllib.parse import urlparse
 
 import timm
 import torch
+from timm.models.swin_transformer import SwinTransformer
 from timm.models.vision_transformer import VisionTransformer
+from torch import nn
 
 from vptstudy.errors import UserError
+from vptstudy.models.moco import is_moco_v3, load_moco_v3
 from vptstudy.models.toy import EMBEDDED, create_embedded
 
 HUB_PROBE_TIMEOUT_S = 3.0
-WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".npz")
+WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".npz", ".tar")
+BACKBONES = (VisionTransformer, SwinTransformer)
 
 
 def model_names() -> list[str]:
-    """Names accepted by ``--model``: the embedded backbones, then timm's ViTs."""
-    return sorted(EMBEDDED) + timm.list_models("vit_*") + timm.list_models("test_vit*")
+    """Names accepted by ``--model``: the embedded backbones, then timm's ViTs and Swins."""
+    return sorted(EMBEDDED) + timm.list_models("vit_*") + timm.list_models("test_vit*") + timm.list_models("swin_*")
 
 
 def _check_model_name(name: str) -> str:
@@ -40,8 +45,8 @@ def _check_model_name(name: str) -> str:
     raise UserError(
         f"unknown model {name!r}",
         "--model",
-        f"{hint}use a timm ViT name such as "
-        f"vit_base_patch16_224.orig_in21k, or {', '.join(sorted(EMBEDDED)) or 'toy-vit'}",
+        f"{hint}use a timm ViT or Swin name such as vit_base_patch16_224.orig_in21k or "
+        f"swin_base_patch4_window7_224.ms_in22k, or {', '.join(sorted(EMBEDDED)) or 'toy-vit'}",
     )
 
 
@@ -123,11 +128,12 @@ def create_backbone(
     weights: str | None = None,
     img_size: int | None = None,
     **kwargs: Any,
-) -> VisionTransformer:
-    """Build a ViT with a fresh ``num_classes`` head.
+) -> nn.Module:
+    """Build a ViT or Swin with a fresh ``num_classes`` head.
 
-    ``weights`` loads a local safetensors/pth/npz file (head dropped or resized, position embedding resampled);
-    otherwise ``pretrained`` loads the timm tag's weights from the cache, or the hub when it can be reached.
+    ``weights`` loads a local safetensors/pth/npz file (head dropped or resized, position embedding resampled) or
+    a MoCo v3 checkpoint; otherwise ``pretrained`` loads the timm tag's weights from the cache, or the hub when it
+    can be reached.
     """
     _check_model_name(name)
     if name in EMBEDDED:
@@ -148,7 +154,12 @@ def create_backbone(
             )
         elif not _hub_reachable():
             raise _no_weights_error(name)
-    if file is not None:
+    if file is not None and is_moco_v3(file):
+        model = timm.create_model(name, pretrained=False, num_classes=num_classes, **kwargs)
+        if not isinstance(model, VisionTransformer):
+            raise UserError(f"a MoCo v3 checkpoint needs a ViT, not {name!r}", "--model", "use vit_base_patch16_224")
+        load_moco_v3(model, file)
+    elif file is not None:
         overlay: dict[str, Any] = {"file": str(file)}
         if file.suffix.lower() == ".npz":
             overlay["custom_load"] = True
@@ -164,10 +175,10 @@ def create_backbone(
             ) from exc
     else:
         model = timm.create_model(name, pretrained=pretrained, num_classes=num_classes, **kwargs)
-    if not isinstance(model, VisionTransformer):
+    if not isinstance(model, BACKBONES):
         raise UserError(
-            f"model {name!r} is a {type(model).__name__}, not a VisionTransformer",
+            f"model {name!r} is a {type(model).__name__}, not a VisionTransformer or SwinTransformer",
             "--model",
-            "use a timm ViT name (vit_*)",
+            "use a timm ViT (vit_*) or Swin (swin_*) name",
         )
     return model
