@@ -1,0 +1,262 @@
+"""LoRA, BitFit, adapters, partial-k, MLP-k and E2VPT: declared parameters, zero-init equivalence, counts, pruning."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tests.conftest import tiny_vit
+from vptstudy.config import RunConfig
+from vptstudy.errors import UserError
+from vptstudy.methods import METHODS, count_parameters, get_method
+from vptstudy.methods.kv_prompts import KVPromptAttention
+from vptstudy.methods.lora import LoRALinear, merge_lora
+from vptstudy.methods.modules import transformer_blocks
+from vptstudy.methods.pruning import importance, install_segment_mask, keep_tokens, prune
+from vptstudy.models.prompts import PromptedViT
+from vptstudy.train import param_groups
+
+DIM, DEPTH, CLASSES, PATCH = 32, 2, 10, 8
+HEAD = DIM * CLASSES + CLASSES
+X = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+Y = torch.tensor([0, 1, 2, 3])
+
+EXPECTED_TRAINABLE = {
+    "lora": lambda n: n.startswith("vit.head.") or ".lora_" in n,
+    "bitfit": lambda n: n.startswith("vit.head.") or n.endswith(".bias"),
+    "adapter": lambda n: n.startswith("vit.head.") or ".adapter_" in n,
+    "partial-k": lambda n: n.startswith(("vit.head.", "vit.blocks.1.", "vit.norm.")),
+    "mlp-k": lambda n: n.startswith("vit.head."),
+    "e2vpt": lambda n: n.startswith("vit.head.") or n == "prompt" or n.endswith(".attn.kv_prompt"),
+    "e2vpt-prune": lambda n: n.startswith("vit.head.") or n == "prompt" or n.endswith(".attn.kv_prompt"),
+}
+
+
+def config(method: str, **options) -> RunConfig:
+    return RunConfig(task="toy/digits", method=method, num_prompts=4, method_options=tuple(sorted(options.items())))
+
+
+def built(method: str, vit: nn.Module | None = None, phases: int = 1, **options) -> PromptedViT:
+    """The model after the method's first ``phases`` phases (structure only, nothing trained)."""
+    model = PromptedViT(vit if vit is not None else tiny_vit(drop_rate=0.1, drop_path_rate=0.1))
+    gen = torch.Generator().manual_seed(0)
+    for phase in get_method(method).phases[:phases]:
+        phase.prepare(model, config(method, **options), gen)
+    return model
+
+
+def plain_logits(vit: nn.Module) -> torch.Tensor:
+    with torch.no_grad():
+        return PromptedViT(vit).eval()(X)
+
+
+def test_every_new_method_is_registered_and_covered() -> None:
+    assert set(EXPECTED_TRAINABLE) <= set(METHODS)
+
+
+@pytest.mark.parametrize("method", list(EXPECTED_TRAINABLE))
+def test_exactly_declared_parameters_get_gradients(method: str) -> None:
+    model = built(method).train()
+    F.cross_entropy(model(X), Y).backward()
+    expected = EXPECTED_TRAINABLE[method]
+    for name, param in model.named_parameters():
+        if expected(name):
+            assert param.requires_grad and param.grad is not None, name
+        else:
+            assert not param.requires_grad and param.grad is None, name
+    assert not any(m.training for m in model.vit.blocks.modules()), "frozen backbone must stay in eval mode"
+    names = [n for n, _ in model.trainable_parameters()]
+    assert any(not n.startswith("vit.head.") for n in names) or method == "mlp-k"
+
+
+@pytest.mark.parametrize("method", ["lora", "adapter"])
+def test_zero_initialised_update_reproduces_the_backbone(method: str) -> None:
+    vit = tiny_vit()
+    before = plain_logits(vit)
+    model = built(method, vit, where="both") if method == "adapter" else built(method, vit)
+    with torch.no_grad():
+        after = model.eval()(X)
+    torch.testing.assert_close(after, before, rtol=0, atol=1e-6)
+    names = {n for n, _ in model.vit.named_parameters()}
+    assert {"blocks.0.attn.qkv.weight", "blocks.0.attn.qkv.bias", "blocks.1.mlp.fc2.weight"} <= names
+
+
+def test_lora_merge_gives_the_same_logits_and_plain_timm_names() -> None:
+    vit = tiny_vit()
+    reference_keys = set(vit.state_dict())
+    model = built("lora", vit, rank=2, alpha=4.0).eval()
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, LoRALinear):
+                module.lora_b.weight.normal_(0, 0.5)  # a trained update
+        unmerged = model(X)
+        merged = merge_lora(model)(X)
+    assert not any(isinstance(m, LoRALinear) for m in model.modules())
+    torch.testing.assert_close(merged, unmerged, rtol=1e-5, atol=1e-5)
+    assert set(model.vit.state_dict()) == reference_keys
+    assert not torch.allclose(unmerged, plain_logits(tiny_vit()))
+
+
+def bias_elements(vit: nn.Module) -> int:
+    return sum(p.numel() for n, p in vit.named_parameters() if n.endswith(".bias") and not n.startswith("head."))
+
+
+def block_params(vit: nn.Module, index: int) -> int:
+    return sum(p.numel() for p in vit.blocks[index].parameters())
+
+
+@pytest.mark.parametrize(
+    ("method", "options", "formula"),
+    [
+        ("lora", {"rank": 3}, lambda v: DEPTH * (3 * (DIM + 3 * DIM) + 3 * (DIM + DIM)) + HEAD),
+        ("lora", {"rank": 2, "targets": "attn.qkv"}, lambda v: DEPTH * 2 * (DIM + 3 * DIM) + HEAD),
+        ("adapter", {"reduction": 4}, lambda v: DEPTH * (2 * DIM * 8 + 8 + DIM) + HEAD),
+        ("adapter", {"where": "both", "bottleneck": 5}, lambda v: 2 * DEPTH * (2 * DIM * 5 + 5 + DIM) + HEAD),
+        ("bitfit", {}, lambda v: bias_elements(v) + HEAD),
+        ("partial-k", {"k": 1}, lambda v: block_params(v, 1) + 2 * DIM + HEAD),
+        ("partial-k", {"k": 2}, lambda v: block_params(v, 0) + block_params(v, 1) + 2 * DIM + HEAD),
+        ("mlp-k", {}, lambda v: 2 * (DIM * DIM + DIM + 2 * DIM) + HEAD),
+        ("mlp-k", {"k": 2, "hidden": 7}, lambda v: DIM * 7 + 7 + 2 * 7 + 7 * CLASSES + CLASSES),
+        ("e2vpt", {"kv_prompts": 3}, lambda v: DEPTH * 4 * DIM + DEPTH * 3 * DIM + HEAD),
+        ("e2vpt", {"kv_prompts": 3, "share_kv": False}, lambda v: DEPTH * 4 * DIM + 2 * DEPTH * 3 * DIM + HEAD),
+    ],
+)
+def test_trainable_parameter_counts_match_formulas(method: str, options: dict, formula) -> None:
+    vit = tiny_vit()
+    expected = formula(vit)
+    trainable, _ = count_parameters(built(method, vit, **options))
+    assert trainable == expected
+
+
+def test_mlp_probe_trains_in_train_mode_while_backbone_stays_in_eval() -> None:
+    model = built("mlp-k").train()
+    model(X)
+    probe = model.vit.get_classifier()
+    assert probe.training and not model.vit.blocks.training
+    model.eval()
+    with torch.no_grad():
+        first, second = model(X), model(X)
+    assert not probe.training and torch.equal(first, second)
+
+
+def test_lora_and_adapter_weights_decay_but_biases_do_not() -> None:
+    model = built("adapter")
+    names = {id(p): n for n, p in model.named_parameters()}
+    decayed, plain = ({names[id(p)] for p in g["params"]} for g in param_groups(model, 0.01))
+    assert "vit.blocks.0.adapter_mlp.down.weight" in decayed and "vit.blocks.0.adapter_mlp.up.bias" in plain
+
+
+def test_unknown_or_mistyped_method_options_are_user_errors() -> None:
+    with pytest.raises(UserError, match="rnak"):
+        built("lora", rnak=4)
+    with pytest.raises(UserError, match="whole number"):
+        built("lora", rank="big")
+    with pytest.raises(UserError, match="k <= 2"):
+        built("partial-k", k=5)
+    with pytest.raises(UserError, match="targets"):
+        built("lora", targets="nothing.here")
+
+
+# -- E2VPT ------------------------------------------------------------------------------------------------
+def test_kv_attention_without_prompts_is_timm_attention() -> None:
+    vit = tiny_vit()
+    tokens = torch.randn(2, 17, DIM)
+    attn = vit.blocks[0].attn.eval()
+    with torch.no_grad():
+        expected = attn(tokens)
+        wrapped = KVPromptAttention(attn, num_kv=0).eval()
+        torch.testing.assert_close(wrapped(tokens), expected, rtol=0, atol=1e-6)
+    assert {n for n, _ in wrapped.named_parameters()} == {n for n, _ in attn.named_parameters()} | {"kv_prompt"}
+
+
+def test_e2vpt_masking_all_prompts_restores_the_backbone() -> None:
+    vit = tiny_vit()
+    before = plain_logits(vit)
+    model = built("e2vpt", vit, kv_prompts=3).eval()
+    with torch.no_grad():
+        assert not torch.allclose(model(X), before, atol=1e-3)
+        keep_tokens(model, torch.empty(DEPTH, 0, dtype=torch.long))
+        for _, block in transformer_blocks(model.vit):
+            block.attn.keep_kv(torch.empty(0, dtype=torch.long))
+        torch.testing.assert_close(model(X), before, rtol=0, atol=1e-5)
+
+
+def test_importance_is_the_mask_gradient_score() -> None:
+    model = built("e2vpt", kv_prompts=2).eval()
+    scores = importance(model, [(X, Y)])
+    rho = torch.ones(DEPTH, 4, 1, requires_grad=True)
+    prompt = model.prompt.detach()
+    logits = torch.func.functional_call(model, {"prompt": rho * prompt}, (X,))
+    (grad,) = torch.autograd.grad(F.cross_entropy(logits, Y), rho)
+    torch.testing.assert_close(scores, grad.squeeze(-1).abs(), rtol=1e-4, atol=1e-7)
+    segments = importance(model, [(X, Y)], segments=4)
+    assert segments.shape == (DEPTH, 4, 4)
+
+
+def prune_model(tokens: float = 0.5, segments: float = 0.25) -> tuple[PromptedViT, dict[str, torch.Tensor]]:
+    model = PromptedViT(tiny_vit())
+    cfg = RunConfig(
+        task="toy/digits",
+        method="e2vpt-prune",
+        num_prompts=10,
+        method_options=(("kv_prompts", 2), ("prune_segments", segments), ("prune_tokens", tokens), ("segments", 4)),
+    )
+    first, _ = get_method("e2vpt-prune").phases
+    first.prepare(model, cfg, torch.Generator().manual_seed(0))
+    start = {k: v.clone() for k, v in model.e2vpt_start.items()}
+    with torch.no_grad():  # stand-in for the first phase's training
+        for _, param in model.trainable_parameters():
+            param.add_(torch.randn_like(param) * 0.3)
+    return model, start
+
+
+def test_pruning_removes_the_requested_fraction_and_rewinding_retrains_the_rest() -> None:
+    from vptstudy.methods.e2vpt import _train_prompts, rewind
+
+    model, start = prune_model()
+    token_scores = importance(model, [(X, Y)])
+    index, keep = prune(model, lambda: [(X, Y)], 0.5, 0.25, 4)
+    assert index.shape == (DEPTH, 5) and model.prompt.shape == (DEPTH, 5, DIM)
+    for layer in range(DEPTH):  # the kept tokens are each layer's five most important
+        assert set(index[layer].tolist()) == set(token_scores[layer].topk(5).indices.tolist())
+    assert keep.shape == (DEPTH, 5, 4) and (~keep).sum(dim=(1, 2)).tolist() == [5] * DEPTH  # 25% of 20 segments
+    rewind(model, index)
+    install_segment_mask(model, keep)
+    _train_prompts(model)
+    rows = torch.arange(DEPTH).unsqueeze(1)
+    mask = keep.repeat_interleave(DIM // 4, dim=-1)
+    torch.testing.assert_close(model.prompt.detach(), start["prompt"][rows, index] * mask)
+    torch.testing.assert_close(model.vit.head.weight.detach(), start["vit.head.weight"])
+    optimizer = torch.optim.SGD(param_groups(model, 0.01), lr=0.5, momentum=0.9)
+    for _ in range(2):
+        optimizer.zero_grad()
+        F.cross_entropy(model.train()(X), Y).backward()
+        assert torch.all(model.prompt.grad[~mask] == 0) and model.prompt.grad[mask].abs().sum() > 0
+        optimizer.step()
+    assert torch.all(model.prompt.detach()[~mask] == 0)
+    assert not torch.equal(model.prompt.detach(), start["prompt"][rows, index] * mask)
+
+
+def test_a_pruned_run_reloads_its_segment_mask_from_the_stored_prompts() -> None:
+    model, _ = prune_model()
+    cfg = config("e2vpt-prune", kv_prompts=2, segments=4).replace(num_prompts=10)
+    _, keep = prune(model, lambda: [(X, Y)], 0.5, 0.25, 4)
+    install_segment_mask(model, keep)
+    stored = {n: p.detach().clone() for n, p in model.trainable_parameters()}
+    fresh = PromptedViT(tiny_vit())
+    first, second = get_method("e2vpt-prune").phases
+    gen = torch.Generator().manual_seed(0)
+    first.prepare(fresh, cfg, gen)
+    second.prepare(fresh, cfg, gen)  # untrained: structure only, no data needed
+    assert fresh.prompt.shape == model.prompt.shape and fresh.prompt_segments.keep.all()
+    fresh.load_state_dict(stored, strict=False)
+    assert torch.equal(fresh.prompt_segments.keep, keep)
+
+
+def test_e2vpt_needs_a_vit_and_visual_prompts_for_pruning() -> None:
+    with pytest.raises(UserError, match="prompts"):
+        get_method("e2vpt-prune").phases[0].prepare(
+            PromptedViT(tiny_vit()), config("e2vpt-prune").replace(num_prompts=0), torch.Generator()
+        )

@@ -1,0 +1,118 @@
+"""Shared pieces of the extra methods: method options, the backbone's blocks, and adapter-parameter discovery.
+
+Modules a method adds to a backbone (LoRA layers, adapters, key-value prompts, probes) declare their own trainable
+parameters through ``adapter_params()`` (torchtune style); :func:`adapter_param_names` collects their full names, so
+a method trains exactly those plus the head.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any, Protocol, runtime_checkable
+
+from torch import nn
+
+from vptstudy.config import RunConfig
+from vptstudy.errors import UserError
+
+_BLOCK = re.compile(r"(^|\.)blocks\.\d+$")
+
+
+@runtime_checkable
+class AdapterModule(Protocol):
+    """A module that names its own trainable parameters (relative to itself)."""
+
+    def adapter_params(self) -> list[str]: ...
+
+
+def adapter_param_names(model: nn.Module) -> set[str]:
+    """Full names of every parameter declared by an :class:`AdapterModule` inside ``model``."""
+    names: set[str] = set()
+    for prefix, module in model.named_modules():
+        if isinstance(module, AdapterModule):
+            names |= {f"{prefix}.{name}" if prefix else name for name in module.adapter_params()}
+    return names
+
+
+def transformer_blocks(backbone: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The backbone's transformer blocks in order, with their names (``blocks.3``, ``layers.2.blocks.5``, ...)."""
+    return [(name, module) for name, module in backbone.named_modules() if _BLOCK.search(name)]
+
+
+def block_dim(block: nn.Module) -> int:
+    """The token width of a transformer block (its first norm's size)."""
+    return int(block.norm1.normalized_shape[-1])
+
+
+def replace_module(root: nn.Module, name: str, new: nn.Module) -> None:
+    """Put ``new`` where the submodule called ``name`` is."""
+    parent_name, _, attr = name.rpartition(".")
+    setattr(root.get_submodule(parent_name) if parent_name else root, attr, new)
+
+
+def _coerce(key: str, value: Any, default: Any, method: str) -> Any:
+    def bad(kind: str) -> UserError:
+        return UserError(
+            f"method option {key}={value!r} of {method} is not {kind}", "--method-option", f"e.g. {key}={default}"
+        )
+
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
+            raise bad("a whole number")
+        return int(value)
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise bad("a number")
+        return float(value)
+    return str(value)
+
+
+def method_options(cfg: RunConfig, defaults: dict[str, Any]) -> dict[str, Any]:
+    """The run's method options over ``defaults``; an unknown key or a value of the wrong type is a UserError."""
+    given = dict(cfg.method_options)
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        known = ", ".join(f"{k} (default {v})" for k, v in defaults.items()) or "none"
+        raise UserError(
+            f"unknown method option {unknown[0]!r} for method {cfg.method}", "--method-option", f"its options: {known}"
+        )
+    return {
+        key: _coerce(key, given[key], default, cfg.method) if key in given else default
+        for key, default in defaults.items()
+    }
+
+
+def require_backbone(model: nn.Module, method: str, supported: tuple[type, ...]) -> None:
+    """Raise a UserError when ``model.vit`` is not one of the ``supported`` backbone classes."""
+    if not isinstance(model.vit, supported):
+        names = ", ".join(cls.__name__ for cls in supported)
+        raise UserError(
+            f"method {method} does not support a {type(model.vit).__name__} backbone",
+            "--method/--model",
+            f"{method} supports: {names}; pick another method or a backbone of that kind",
+        )
+
+
+def fraction(value: float, key: str) -> float:
+    """A pruning fraction in [0, 1]."""
+    if not 0.0 <= value <= 1.0:
+        raise UserError(f"method option {key}={value} is not a fraction", "--method-option", f"use 0 <= {key} <= 1")
+    return value
+
+
+def count_pruned(total: int, frac: float) -> int:
+    """How many of ``total`` items a fraction removes (rounded half up)."""
+    return min(total, int(frac * total + 0.5))
+
+
+def named_linears(backbone: nn.Module, suffixes: tuple[str, ...]) -> Iterator[tuple[str, nn.Linear]]:
+    """Every ``nn.Linear`` inside a transformer block whose name ends with one of ``suffixes`` (``attn.qkv``...)."""
+    for block_name, block in transformer_blocks(backbone):
+        for name, module in block.named_modules():
+            if isinstance(module, nn.Linear) and any(name == s or name.endswith(f".{s}") for s in suffixes):
+                yield f"{block_name}.{name}", module

@@ -1,0 +1,133 @@
+"""E2VPT prompt pruning: mask-gradient importance scores, token-wise then segment-wise pruning, and rewinding.
+
+The importance of a prompt token (or segment) is the expected sensitivity of the loss to a mask variable rho that
+scales it (E2VPT eq. 6): ``S = E_x |dL(x)/drho|`` at rho = 1. For ``P~ = rho * P`` that derivative is the sum of
+``grad(P) * P`` over the token's (or segment's) entries, so no mask tensor is needed to compute it; the
+expectation is the mean over the training batches. Per layer, the lowest-scoring fraction of tokens is removed
+(the prompt tensor shrinks, so pruned tokens take no part in attention and are not counted as tuned), then the
+kept tokens are cut into R equal segments, scored again, and the lowest-scoring fraction of segments is zeroed.
+
+Pruned segments are held at exactly zero while the kept prompts are retrained (their gradient is masked), so a
+run's stored prompt tensor carries its own segment mask: loading it restores the mask (a load hook reads the zeros).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vptstudy.methods.modules import count_pruned
+
+Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
+
+
+def importance(model: nn.Module, batches: Batches, segments: int = 1) -> torch.Tensor:
+    """Mask-gradient importance of every prompt token (``segments=1``, shape ``[L, p]``) or segment (``[L, p, R]``)."""
+    prompt = model.prompt
+    layers, p, dim = prompt.shape
+    total = torch.zeros(layers, p, segments, device=prompt.device, dtype=torch.float64)
+    count = 0
+    was_training = model.training
+    model.eval()
+    with torch.enable_grad():
+        for x, y in batches:
+            loss = F.cross_entropy(model(x).float(), y)
+            (grad,) = torch.autograd.grad(loss, prompt)
+            total += (grad * prompt).detach().view(layers, p, segments, dim // segments).sum(-1).abs().double()
+            count += 1
+    model.train(was_training)
+    if count == 0:
+        raise ValueError("no batches to score the prompts on")
+    scores = (total / count).float()
+    return scores.squeeze(-1) if segments == 1 else scores
+
+
+def lowest(scores: torch.Tensor, count: int) -> torch.Tensor:
+    """A keep mask over the last dim of ``scores`` (per row) that drops the ``count`` lowest-scoring entries."""
+    keep = torch.ones_like(scores, dtype=torch.bool)
+    if count:
+        order = torch.sort(scores, dim=-1, stable=True).indices
+        keep.scatter_(-1, order[..., :count], False)
+    return keep
+
+
+class SegmentMask(nn.Module):
+    """Which prompt segments survive pruning (``keep``: ``[L, p, R]``); masks gradients so pruned ones stay 0."""
+
+    def __init__(self, keep: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("keep", keep.clone(), persistent=False)
+
+    def expanded(self, dim: int) -> torch.Tensor:
+        """The mask over prompt entries: ``[L, p, D]``."""
+        return self.keep.repeat_interleave(dim // self.keep.shape[-1], dim=-1)
+
+    def mask_grad(self, grad: torch.Tensor) -> torch.Tensor:
+        return grad * self.expanded(grad.shape[-1]).to(grad.dtype)
+
+    @torch.no_grad()
+    def apply_(self, prompt: torch.Tensor) -> None:
+        prompt.mul_(self.expanded(prompt.shape[-1]).to(prompt.dtype))
+
+    @torch.no_grad()
+    def read_zeros(self, prompt: torch.Tensor) -> None:
+        """Set the mask from a prompt tensor: a segment is pruned when all its entries are exactly zero."""
+        layers, p, dim = prompt.shape
+        segments = self.keep.shape[-1]
+        self.keep = prompt.detach().view(layers, p, segments, dim // segments).ne(0).any(-1)
+
+
+def _after_load(model: nn.Module, incompatible: object) -> None:
+    model.prompt_segments.read_zeros(model.prompt)
+
+
+def keep_tokens(model: nn.Module, index: torch.Tensor, values: torch.Tensor | None = None) -> None:
+    """Shrink the deep prompts to the tokens at ``index`` (``[L, k]``), taking them from ``values`` if given."""
+    source = model.prompt.detach() if values is None else values.to(model.prompt.device, model.prompt.dtype)
+    rows = torch.arange(source.shape[0], device=source.device).unsqueeze(1)
+    model.prompt = nn.Parameter(source[rows, index.to(source.device)].clone())
+
+
+def install_segment_mask(model: nn.Module, keep: torch.Tensor) -> SegmentMask:
+    """Zero the pruned segments, mask their gradients, and re-read the mask whenever a state dict is loaded."""
+    mask = SegmentMask(keep.to(model.prompt.device))
+    model.prompt_segments = mask
+    mask.apply_(model.prompt)
+    model.prompt.register_hook(mask.mask_grad)
+    model.register_load_state_dict_post_hook(_after_load)
+    return mask
+
+
+def kept_index(keep: torch.Tensor) -> torch.Tensor:
+    """``[L, k]`` indices of the kept tokens of a ``[L, p]`` keep mask with the same count per row, in order."""
+    k = int(keep[0].sum())
+    return torch.sort(keep.to(torch.int8), dim=-1, descending=True, stable=True).indices[:, :k].sort(-1).values
+
+
+def prune(
+    model: nn.Module,
+    batches: Callable[[], Batches] | None,
+    token_fraction: float,
+    segment_fraction: float,
+    segments: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token-wise then segment-wise pruning of ``model.prompt``; returns (kept token index ``[L, k]``, segment keep).
+
+    With ``batches`` None the structure alone is set up (the first tokens kept, no segment pruned): this is how a
+    model is rebuilt before a run's stored (already pruned) tensors are loaded into it.
+    """
+    layers, p, _ = model.prompt.shape
+    drop_tokens = count_pruned(p, token_fraction)
+    if batches is None:
+        index = torch.arange(p - drop_tokens).expand(layers, -1)
+        keep_tokens(model, index)
+        return index, torch.ones(layers, p - drop_tokens, segments, dtype=torch.bool)
+    index = kept_index(lowest(importance(model, batches()), drop_tokens))
+    keep_tokens(model, index)
+    k = p - drop_tokens
+    segment_scores = importance(model, batches(), segments).reshape(layers, k * segments)
+    keep = lowest(segment_scores, count_pruned(k * segments, segment_fraction)).view(layers, k, segments)
+    return index.cpu(), keep.cpu()
