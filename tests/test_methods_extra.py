@@ -260,3 +260,77 @@ def test_e2vpt_needs_a_vit_and_visual_prompts_for_pruning() -> None:
         get_method("e2vpt-prune").phases[0].prepare(
             PromptedViT(tiny_vit()), config("e2vpt-prune").replace(num_prompts=0), torch.Generator()
         )
+
+
+# -- command line, run directories, studies ----------------------------------------------------------------
+TINY = ["--model", "test_vit", "--no-pretrained", "--img-size", "32", "--batch-size", "64", "--test-subsample", "64"]
+
+
+def test_train_help_lists_every_registered_method(capsys, monkeypatch) -> None:
+    from tests.cli_helpers import run_cli
+
+    res = run_cli(["train", "--help"], capsys, monkeypatch)
+    assert res.code == 0
+    assert all(name in res.out for name in METHODS) and "--method-option" in res.out
+
+
+def test_method_options_reach_the_run_and_bad_ones_fail_cleanly(tmp_path, capsys, monkeypatch) -> None:
+    import json
+
+    from tests.cli_helpers import run_cli
+    from vptstudy import runs
+
+    args = ["train", "--task", "toy/digits", "--method", "lora", *TINY, "--epochs", "1", "--out-dir", str(tmp_path)]
+    res = run_cli([*args, "--method-option", "rank=2", "--method-option", "targets=attn.qkv"], capsys, monkeypatch)
+    assert res.code == 0, res.err
+    (run,) = runs.iter_runs(tmp_path)
+    config = json.loads((run / runs.CONFIG).read_text())["run"]
+    assert config["method_options"] == {"rank": 2, "targets": "attn.qkv"}
+    result = json.loads((run / runs.RESULT).read_text())
+    assert result["trainable_params"] == 6 * 2 * (64 + 3 * 64) + 10 * 64 + 10  # test_vit: 6 blocks, width 64
+    bad = run_cli([*args, "--method-option", "rank"], capsys, monkeypatch)
+    assert bad.code == 2 and "KEY=VALUE" in bad.err
+
+
+def test_e2vpt_prune_trains_prunes_rewinds_and_reloads(tmp_path, capsys, monkeypatch) -> None:
+    import json
+
+    from safetensors.torch import load_file
+
+    from tests.cli_helpers import run_cli
+    from vptstudy import runs
+    from vptstudy.load import load_run
+
+    args = ["train", "--task", "toy/digits", "--method", "e2vpt-prune", *TINY, "--epochs", "1", "--prompts", "4"]
+    res = run_cli([*args, "--out-dir", str(tmp_path), "--method-option", "prune_segments=0.5"], capsys, monkeypatch)
+    assert res.code == 0, res.err
+    (run,) = runs.iter_runs(tmp_path)
+    result = json.loads((run / runs.RESULT).read_text())
+    first, second = result["phases"]
+    assert first["trainable_params"] - second["trainable_params"] == 6 * 2 * 64  # half of the 4 tokens per layer
+    prompt = load_file(str(run / runs.TRAINABLE))["prompt"]
+    assert prompt.shape == (6, 2, 64)
+    zero_segments = (prompt.view(6, 2, 8, 8) == 0).all(-1).sum(dim=(1, 2))
+    assert zero_segments.tolist() == [8] * 6  # half of the 16 kept segments per layer
+    model = load_run(run)
+    assert torch.equal(model.prompt_segments.keep, (prompt.view(6, 2, 8, 8) != 0).any(-1))
+
+
+def test_study_method_options_table_is_parsed_per_method() -> None:
+    from vptstudy.study import parse_study
+
+    data = {
+        "name": "s",
+        "kind": "search",
+        "tasks": ["toy/digits"],
+        "methods": ["lora", "adapter"],
+        "run": {"epochs": 1},
+        "method_options": {"lora": {"rank": 4, "targets": "attn.qkv"}},
+    }
+    study = parse_study(data)
+    assert study.run_for("lora")["method_options"] == (("rank", 4), ("targets", "attn.qkv"))
+    assert "method_options" not in study.run_for("adapter")
+    with pytest.raises(UserError, match="unknown method"):
+        parse_study({**data, "method_options": {"nope": {"rank": 4}}})
+    with pytest.raises(UserError, match="option = value"):
+        parse_study({**data, "method_options": {"lora": {"rank": [1, 2]}}})

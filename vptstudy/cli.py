@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from vptstudy.config import PAPER_MODEL, RunConfig
 from vptstudy.errors import RunFailed, UserError
@@ -35,6 +36,41 @@ def _ints(text: str | None, option: str) -> tuple[int, ...] | None:
     if values is not None and any(v != int(v) for v in values):
         raise UserError(f"{text!r} holds non-integers", option, "use whole numbers, e.g. 42,44")
     return None if values is None else tuple(int(v) for v in values)
+
+
+def _option_value(text: str) -> Any:
+    """A method option's value: true/false, an int, a float, or the text itself."""
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _method_options(items: list[str] | None) -> tuple[tuple[str, Any], ...]:
+    """``--method-option KEY=VALUE`` items as RunConfig.method_options (sorted; the last of a repeated key wins)."""
+    options: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"cannot read method option {item!r}", "--method-option", "write KEY=VALUE, e.g. rank=8")
+        options[key.strip()] = _option_value(text.strip())
+    return tuple(sorted(options.items()))
+
+
+class _TrainCommand(TyperCommand):
+    """``vptstudy train``, whose --method help lists the registered methods (imported only when help is shown)."""
+
+    def format_help(self, ctx, formatter) -> None:
+        from vptstudy.methods import METHODS
+
+        for param in self.params:
+            if param.name == "method":
+                param.help = f"One of: {', '.join(METHODS)}."
+        super().format_help(ctx, formatter)
 
 
 ExecutorOpt = Annotated[str, typer.Option("--executor", help="local (default) or slurm (submitit).")]
@@ -117,13 +153,15 @@ def tasks(
     out.print(table)
 
 
-@app.command()
+@app.command(cls=_TrainCommand)
 def train(
     task: Annotated[str, typer.Option(help="Task name (see `vptstudy tasks`), e.g. toy/digits.")],
-    method: Annotated[str, typer.Option(help="ft, linear, vpt-shallow, vpt-deep, mixed or ft-then-pt.")],
-    model: Annotated[str, typer.Option(help="timm ViT name (with pretrained tag) or toy-vit.")] = PAPER_MODEL,
+    method: Annotated[str, typer.Option(help="A registered method (listed by --help).")],
+    model: Annotated[str, typer.Option(help="timm ViT or Swin name (with pretrained tag) or toy-vit.")] = PAPER_MODEL,
     pretrained: Annotated[bool, typer.Option(help="Load the backbone's pretrained weights.")] = True,
-    weights: Annotated[Path | None, typer.Option(help="Local .safetensors/.pth/.npz backbone weights.")] = None,
+    weights: Annotated[
+        Path | None, typer.Option(help="Local .safetensors/.pth/.npz backbone weights (MAE; MoCo v3 .pth.tar).")
+    ] = None,
     img_size: Annotated[int | None, typer.Option(help="Input size (default: the backbone's).")] = None,
     prompts: Annotated[int, typer.Option("--prompts", help="Prompt length p (prompt methods).")] = 10,
     prompt_dropout: Annotated[float | None, typer.Option(help="Default 0.1 deep, 0.0 shallow.")] = None,
@@ -132,6 +170,9 @@ def train(
     batch_size: Annotated[int, typer.Option(help="Batch size; lr = base lr * batch / 256.")] = 128,
     lr: Annotated[float | None, typer.Option("--lr", help="Base lr (default: the method's).")] = None,
     wd: Annotated[float | None, typer.Option("--wd", help="Weight decay (default: the method's).")] = None,
+    method_option: Annotated[
+        list[str] | None, typer.Option("--method-option", help="Method option KEY=VALUE (repeatable), e.g. rank=8.")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Training seed.")] = 42,
     split: Annotated[str, typer.Option(help="tune (train800 -> val200) or final (train800val200 -> test).")] = "tune",
     train_size: Annotated[int | None, typer.Option(help="Train size N (val N/4), data-size regime.")] = None,
@@ -159,7 +200,7 @@ def train(
     runs_per_job: RunsPerJobOpt = 1,
     array_parallelism: ParallelOpt = 64,
 ) -> None:
-    """Train one run (FT, linear, VPT-shallow, VPT-deep, Mixed or FT-then-PT), or a grid search with --search."""
+    """Train one run of a method (FT, VPT, LoRA, E2VPT, ... see --method), or a grid search with --search."""
     from vptstudy.console import TrainProgress, make_progress, print_results
     from vptstudy.train import fit
 
@@ -191,6 +232,7 @@ def train(
         compile=compile,
         out_dir=str(out_dir),
         study=study,
+        method_options=_method_options(method_option),
     )
     if search is not None:
         from vptstudy.config import FINAL_SEEDS
@@ -218,7 +260,7 @@ def train(
                 "method_options",
             }
         }
-        run.update(train_size=train_size, shots=shots, split_seed=split_seed)
+        run.update(train_size=train_size, shots=shots, split_seed=split_seed, method_options=cfg.method_options)
         plan = Study(
             name=study,
             kind="search",

@@ -19,6 +19,9 @@ A study is plain data::
     lr = 0.0005
     wd = 0.001
 
+    [method_options.lora]        # optional per-method options (as `vptstudy train --method-option rank=8`)
+    rank = 8
+
     [datasize]                   # kind = "datasize"
     sizes = [400, 800, 1000]
     split_seeds = [0]
@@ -42,7 +45,20 @@ from vptstudy.config import FINAL_SEEDS, RunConfig
 from vptstudy.errors import UserError
 
 KINDS = ("search", "datasize", "oneshot")
-TOP_KEYS = {"name", "kind", "tasks", "methods", "seeds", "run", "grid", "fixed", "datasize", "oneshot", "description"}
+TOP_KEYS = {
+    "name",
+    "kind",
+    "tasks",
+    "methods",
+    "seeds",
+    "run",
+    "grid",
+    "fixed",
+    "method_options",
+    "datasize",
+    "oneshot",
+    "description",
+}
 DATASIZE_KEYS = {"sizes", "split_seeds", "search"}
 ONESHOT_KEYS = {"shots", "draws", "search"}
 GRID_KEYS = {"lr", "wd"}
@@ -73,11 +89,17 @@ class Study:
     run: dict[str, Any] = field(default_factory=dict)
     grid: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = field(default_factory=dict)
     fixed: dict[str, tuple[float, float]] = field(default_factory=dict)
+    method_options: dict[str, tuple[tuple[str, Any], ...]] = field(default_factory=dict)
     search: bool = True
     sizes: tuple[int, ...] = ()
     split_seeds: tuple[int, ...] = (0,)
     shots: int = 1
     draws: int = 5
+
+    def run_for(self, method: str) -> dict[str, Any]:
+        """The ``[run]`` fields of one method's runs: ``[method_options.<method>]`` over ``run.method_options``."""
+        options = dict(self.run.get("method_options") or {}) | dict(self.method_options.get(method, ()))
+        return {**self.run, "method_options": tuple(sorted(options.items()))} if options else dict(self.run)
 
 
 def _err(what: str, key: str, fix: str, source: str) -> UserError:
@@ -158,6 +180,20 @@ def parse_study(data: dict[str, Any], source: str = "study") -> Study:
         _check_keys(table, GRID_KEYS, f"fixed.{method}.", source)
         default = METHODS[method]
         fixed[method] = (float(table.get("lr", default.default_lr)), float(table.get("wd", default.default_wd)))
+    method_options: dict[str, tuple[tuple[str, Any], ...]] = {}
+    for method, table in data.get("method_options", {}).items():
+        if method not in METHODS:
+            raise _err(
+                f"unknown method {method!r}", f"method_options.{method}", f"use one of {', '.join(METHODS)}", source
+            )
+        if not isinstance(table, dict) or not all(isinstance(v, bool | int | float | str) for v in table.values()):
+            raise _err(
+                f"[method_options.{method}] must hold option = value lines",
+                f"method_options.{method}",
+                "for example rank = 8",
+                source,
+            )
+        method_options[method] = tuple(sorted(table.items()))
     kind = data["kind"]
     extra: dict[str, Any] = {}
     if kind == "datasize":
@@ -183,6 +219,7 @@ def parse_study(data: dict[str, Any], source: str = "study") -> Study:
         run=run,
         grid=grid,
         fixed=fixed,
+        method_options=method_options,
         **extra,
     )
     try:  # check the run defaults by building one config
