@@ -811,7 +811,8 @@ def fid(
     try:
         result = compute_fid(req, update)
     finally:
-        progress.stop()
+        if bars:
+            progress.stop()
     if result.rows:
         stdout.print(fid_table(result))
     if result.saved_stats:

@@ -31,17 +31,18 @@ def fid_table(result: FidResult) -> Table:
     ref = result.reference
     n_ref = "?" if ref["n"] is None else f"{ref['n']:,}"
     source = "from file" if ref["kind"] == "stats" else ("cached" if ref["cached"] else "computed")
+    where = ref["path"] if ref["kind"] == ref["path"] else f"{ref['kind']} {ref['path']}"
     split = result.rows[0].split if result.rows else "-"
     dims = result.rows[0].dims if result.rows else "?"
     table = Table(
         title=f"Fréchet distance, {result.extractor['extractor']} features ({dims}-d), split {split}",
-        caption=f"reference {ref['kind']} {ref['path']}: {n_ref} images ({source}). "
+        caption=f"reference {where}: {n_ref} images ({source}). "
         "A set of n <= dims images has a singular covariance: its distance is biased upward and comparable "
         "only at equal sample sizes.",
     )
     table.add_column("task", overflow="fold")
     table.add_column("group")
-    table.add_column("disparity")
+    table.add_column("disparity", min_width=9)
     table.add_column("FID", justify="right", no_wrap=True)
     table.add_column("n task", justify="right", no_wrap=True)
     table.add_column("n ref", justify="right", no_wrap=True)
