@@ -334,3 +334,10 @@ def test_study_method_options_table_is_parsed_per_method() -> None:
         parse_study({**data, "method_options": {"nope": {"rank": 4}}})
     with pytest.raises(UserError, match="option = value"):
         parse_study({**data, "method_options": {"lora": {"rank": [1, 2]}}})
+
+
+def test_pruning_every_token_leaves_only_key_value_prompts() -> None:
+    model, _ = prune_model()
+    index, keep = prune(model, lambda: [(X, Y)], 1.0, 0.5, 4)
+    assert index.shape == (DEPTH, 0) and keep.shape == (DEPTH, 0, 4) and model.num_prompts == 0
+    assert model(X).shape == (4, CLASSES)

@@ -1,10 +1,12 @@
 """MLP-k: a k-layer MLP head on the frozen backbone (SGD), the multi-layer probe of VPT and the paper's section 5.3.
 
-As in VPT's code, the head is ``k - 1`` hidden blocks ``Linear -> ReLU -> BatchNorm1d -> Dropout(0.1)`` of the
-backbone's width, then a linear classifier: MLP-3 (the default) has two hidden layers. Options: ``k`` (3),
-``hidden`` (0 = the feature width), ``dropout`` (0.1). The probe replaces the backbone's classifier (so its
-parameters are named ``vit.head...``) and follows the tuned model's train/eval mode, while the frozen backbone
-stays in eval mode.
+As in VPT's code, the head is ``k - 1`` hidden blocks ``Linear -> ReLU -> norm -> Dropout(0.1)`` of the
+backbone's width, then a linear classifier: MLP-3 (the default) has two hidden layers. VPT's norm is BatchNorm1d;
+here it is LayerNorm (the same parameter count), because a run stores only its trained tensors and BatchNorm's
+running statistics are buffers that a reloaded or resumed run would lose. Options: ``k`` (3), ``hidden`` (0 = the
+feature width), ``dropout`` (0.1). The probe replaces the backbone's classifier (so its parameters are named
+``vit.head...``) and follows the tuned model's train/eval mode (dropout), while the frozen backbone stays in eval
+mode.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ OPTIONS = {"k": 3, "hidden": 0, "dropout": 0.1}
 
 
 class MLPProbe(nn.Module):
-    """``k - 1`` hidden blocks (Linear, ReLU, BatchNorm1d, Dropout) and a final ``fc`` classifier."""
+    """``k - 1`` hidden blocks (Linear, ReLU, LayerNorm, Dropout) and a final ``fc`` classifier."""
 
     def __init__(
         self,
@@ -38,7 +40,7 @@ class MLPProbe(nn.Module):
         layers: list[nn.Module] = []
         width = dim
         for _ in range(k - 1):
-            layers += [nn.Linear(width, hidden), nn.ReLU(), nn.BatchNorm1d(hidden), nn.Dropout(dropout)]
+            layers += [nn.Linear(width, hidden), nn.ReLU(), nn.LayerNorm(hidden), nn.Dropout(dropout)]
             width = hidden
         self.hidden = nn.Sequential(*layers)
         self.fc = nn.Linear(width, num_classes)

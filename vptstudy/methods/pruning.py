@@ -121,13 +121,13 @@ def prune(
     """
     layers, p, _ = model.prompt.shape
     drop_tokens = count_pruned(p, token_fraction)
-    if batches is None:
-        index = torch.arange(p - drop_tokens).expand(layers, -1)
-        keep_tokens(model, index)
-        return index, torch.ones(layers, p - drop_tokens, segments, dtype=torch.bool)
-    index = kept_index(lowest(importance(model, batches()), drop_tokens))
-    keep_tokens(model, index)
     k = p - drop_tokens
-    segment_scores = importance(model, batches(), segments).reshape(layers, k * segments)
-    keep = lowest(segment_scores, count_pruned(k * segments, segment_fraction)).view(layers, k, segments)
-    return index.cpu(), keep.cpu()
+    index = torch.arange(k).expand(layers, -1)
+    if batches is not None and drop_tokens:
+        index = kept_index(lowest(importance(model, batches()), drop_tokens))
+    keep_tokens(model, index)
+    keep = torch.ones(layers, k * segments, dtype=torch.bool)
+    drop_segments = count_pruned(k * segments, segment_fraction)
+    if batches is not None and drop_segments:
+        keep = lowest(importance(model, batches(), segments).reshape(layers, k * segments), drop_segments)
+    return index.cpu(), keep.view(layers, k, segments).cpu()
