@@ -255,11 +255,14 @@ def test_a_pruned_run_reloads_its_segment_mask_from_the_stored_prompts() -> None
     assert torch.equal(fresh.prompt_segments.keep, keep)
 
 
-def test_e2vpt_needs_a_vit_and_visual_prompts_for_pruning() -> None:
+def test_e2vpt_prune_checks_its_options_before_training() -> None:
+    first = get_method("e2vpt-prune").phases[0]
     with pytest.raises(UserError, match="prompts"):
-        get_method("e2vpt-prune").phases[0].prepare(
-            PromptedViT(tiny_vit()), config("e2vpt-prune").replace(num_prompts=0), torch.Generator()
-        )
+        first.prepare(PromptedViT(tiny_vit()), config("e2vpt-prune").replace(num_prompts=0), torch.Generator())
+    with pytest.raises(UserError, match="fraction"):
+        first.prepare(PromptedViT(tiny_vit()), config("e2vpt-prune", prune_tokens=1.5), torch.Generator())
+    with pytest.raises(UserError, match="segments"):
+        first.prepare(PromptedViT(tiny_vit()), config("e2vpt-prune", segments=5), torch.Generator())
 
 
 # -- command line, run directories, studies ----------------------------------------------------------------

@@ -24,8 +24,8 @@ from vptstudy.config import RunConfig
 from vptstudy.errors import UserError
 from vptstudy.methods.base import SGD_LR_GRID, WD_GRID, Method, Phase, add_prompts, is_head, is_prompt
 from vptstudy.methods.kv_prompts import add_kv_prompts
-from vptstudy.methods.modules import adapter_param_names, fraction, method_options, require_backbone
-from vptstudy.methods.pruning import install_segment_mask, keep_tokens, prune
+from vptstudy.methods.modules import adapter_param_names, method_options, require_backbone
+from vptstudy.methods.pruning import fraction, install_segment_mask, keep_tokens, prune
 
 OPTIONS = {"kv_prompts": 5, "share_kv": True, "kv_dropout": 0.0}
 PRUNE_OPTIONS = {**OPTIONS, "prune_tokens": 0.5, "prune_segments": 0.25, "segments": 8}
@@ -51,17 +51,24 @@ def prepare_e2vpt(model: nn.Module, cfg: RunConfig, gen: torch.Generator) -> Non
     add_e2vpt(model, cfg, gen, method_options(cfg, OPTIONS))
 
 
-def prepare_e2vpt_first(model: nn.Module, cfg: RunConfig, gen: torch.Generator) -> None:
+def _prune_options(cfg: RunConfig, width: int) -> dict:
     opts = method_options(cfg, PRUNE_OPTIONS)
     if cfg.num_prompts < 1:
         raise UserError("e2vpt-prune prunes visual prompts, and there are none", "--prompts", "use --prompts >= 1")
-    if model.vit.embed_dim % opts["segments"]:
+    if opts["segments"] < 1 or width % opts["segments"]:
         raise UserError(
-            f"the prompt width {model.vit.embed_dim} does not split into {opts['segments']} segments",
+            f"the prompt width {width} does not split into {opts['segments']} segments",
             "--method-option segments",
             "use a divisor of the backbone's width",
         )
-    add_e2vpt(model, cfg, gen, opts)
+    fraction(opts["prune_tokens"], "prune_tokens")
+    fraction(opts["prune_segments"], "prune_segments")
+    return opts
+
+
+def prepare_e2vpt_first(model: nn.Module, cfg: RunConfig, gen: torch.Generator) -> None:
+    require_backbone(model, cfg.method, (VisionTransformer,))
+    add_e2vpt(model, cfg, gen, _prune_options(cfg, model.vit.embed_dim))
 
 
 def _train_batches(model: nn.Module, cfg: RunConfig) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -91,15 +98,10 @@ def prepare_rewind(model: nn.Module, cfg: RunConfig, gen: torch.Generator) -> No
     When the prompts are still at their initial values (a model rebuilt to load a run's stored tensors, or a
     run resumed inside this phase) only the pruned shapes are set up: the stored tensors carry the rest.
     """
-    opts = method_options(cfg, PRUNE_OPTIONS)
+    opts = _prune_options(cfg, model.vit.embed_dim)
     trained = not torch.equal(model.prompt.detach().cpu(), model.e2vpt_start["prompt"])
-    index, keep = prune(
-        model,
-        (lambda: _train_batches(model, cfg)) if trained else None,
-        fraction(opts["prune_tokens"], "prune_tokens"),
-        fraction(opts["prune_segments"], "prune_segments"),
-        opts["segments"],
-    )
+    batches = (lambda: _train_batches(model, cfg)) if trained else None
+    index, keep = prune(model, batches, opts["prune_tokens"], opts["prune_segments"], opts["segments"])
     rewind(model, index)
     install_segment_mask(model, keep)
     _train_prompts(model)

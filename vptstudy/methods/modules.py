@@ -1,6 +1,6 @@
 """Shared pieces of the extra methods: method options, the backbone's blocks, and adapter-parameter discovery.
 
-Modules a method adds to a backbone (LoRA layers, adapters, key-value prompts, probes) declare their own trainable
+Modules a method adds to a backbone (LoRA layers, adapters, key-value prompts) declare their own trainable
 parameters through ``adapter_params()`` (torchtune style); :func:`adapter_param_names` collects their full names, so
 a method trains exactly those plus the head.
 """
@@ -96,18 +96,6 @@ def require_backbone(model: nn.Module, method: str, supported: tuple[type, ...])
             "--method/--model",
             f"{method} supports: {names}; pick another method or a backbone of that kind",
         )
-
-
-def fraction(value: float, key: str) -> float:
-    """A pruning fraction in [0, 1]."""
-    if not 0.0 <= value <= 1.0:
-        raise UserError(f"method option {key}={value} is not a fraction", "--method-option", f"use 0 <= {key} <= 1")
-    return value
-
-
-def count_pruned(total: int, frac: float) -> int:
-    """How many of ``total`` items a fraction removes (rounded half up)."""
-    return min(total, int(frac * total + 0.5))
 
 
 def named_linears(backbone: nn.Module, suffixes: tuple[str, ...]) -> Iterator[tuple[str, nn.Linear]]:

@@ -19,9 +19,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vptstudy.methods.modules import count_pruned
+from vptstudy.errors import UserError
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
+
+
+def fraction(value: float, key: str) -> float:
+    """A pruning fraction in [0, 1]."""
+    if not 0.0 <= value <= 1.0:
+        raise UserError(f"method option {key}={value} is not a fraction", "--method-option", f"use 0 <= {key} <= 1")
+    return value
+
+
+def count_pruned(total: int, frac: float) -> int:
+    """How many of ``total`` items a fraction removes (rounded half up)."""
+    return min(total, int(frac * total + 0.5))
 
 
 def importance(model: nn.Module, batches: Batches, segments: int = 1) -> torch.Tensor:
