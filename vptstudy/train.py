@@ -14,7 +14,7 @@ import math
 import shutil
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,8 +123,55 @@ def evaluate(model: torch.nn.Module, images: DeviceImages, batch_size: int, bf16
             logits = model(x)
         loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").double()
         correct += (logits.argmax(-1) == y).sum()
-    n = len(images)
-    return float(loss_sum) / n, int(correct) / n
+    return _epoch_means(loss_sum, correct, len(images))
+
+
+def _epoch_means(loss_sum: torch.Tensor, correct: torch.Tensor, n: int) -> tuple[float, float]:
+    """(mean loss, accuracy) from device accumulators with a single host sync."""
+    total, hits = torch.stack([loss_sum, correct.double()]).tolist()  # float64 holds any count exactly
+    return total / n, int(hits) / n
+
+
+def train_step(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    autocast: AbstractContextManager[Any],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One forward, backward and optimizer step; returns the detached (loss, logits) with no host sync."""
+    with autocast:
+        logits = model(x)
+        loss = F.cross_entropy(logits.float(), y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach(), logits.detach()
+
+
+def train_epoch(
+    model: torch.nn.Module,
+    step_model: torch.nn.Module,
+    images: DeviceImages,
+    batch_size: int,
+    optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
+    shuffle: torch.Generator,
+    autocast: AbstractContextManager[Any],
+    callback: Callback = _quiet,
+) -> tuple[float, float]:
+    """One training epoch (``step_model`` may be ``model`` compiled); (mean loss, accuracy), one host sync."""
+    model.train()
+    device = images.device
+    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+    correct = torch.zeros((), device=device, dtype=torch.int64)
+    for x, y in images.batches(batch_size, shuffle):
+        loss, logits = train_step(step_model, x, y, optimizer, autocast)
+        schedule.step()
+        loss_sum += loss.double() * y.shape[0]
+        correct += (logits.argmax(-1) == y).sum()
+        callback("step", {})
+    return _epoch_means(loss_sum, correct, len(images))
 
 
 @dataclass
@@ -262,6 +309,12 @@ def _write_checkpoint(run: Path, state: dict[str, Any]) -> None:
     runs.atomic_write_bytes(run / runs.CHECKPOINT, buffer.getvalue())
 
 
+def train_prepared(p: Prepared, callback: Callback = _quiet) -> dict[str, Any]:
+    """Train a prepared run from scratch into ``p.run_dir``: fit()'s own loop without its claim or config.json."""
+    p.run_dir.mkdir(parents=True, exist_ok=True)
+    return _train(p, callback)
+
+
 def _train(p: Prepared, callback: Callback, resume: dict[str, Any] | None = None) -> dict[str, Any]:
     cfg, model, device = p.cfg, p.model, p.device
     bf16 = use_bf16(cfg, device)
@@ -329,21 +382,9 @@ def _train(p: Prepared, callback: Callback, resume: dict[str, Any] | None = None
         for epoch in range(first_epoch, cfg.epochs):
             t0 = time.perf_counter()
             lr_now = optimizer.param_groups[0]["lr"]
-            model.train()
-            loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-            correct = torch.zeros((), device=device, dtype=torch.int64)
-            for x, y in train.batches(cfg.batch_size, shuffle):
-                with autocast:
-                    logits = step_model(x)
-                    loss = F.cross_entropy(logits.float(), y)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                loss_sum += loss.detach().double() * y.shape[0]
-                correct += (logits.detach().argmax(-1) == y).sum()
-                callback("step", {})
-            train_loss, train_acc = float(loss_sum) / len(train), int(correct) / len(train)
+            train_loss, train_acc = train_epoch(
+                model, step_model, train, cfg.batch_size, optimizer, schedule, shuffle, autocast, callback
+            )
             val_loss, val_acc = evaluate(model, val, cfg.batch_size, bf16) if val is not None else (None, None)
             test_loss, test_acc = evaluate(model, test_curve, cfg.batch_size, bf16)
             epoch_global += 1
