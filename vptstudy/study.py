@@ -70,10 +70,9 @@ RUN_KEYS = {f.name for f in dataclasses.fields(RunConfig)} - {
     "base_lr",
     "weight_decay",
     "split",
-    "train_size",
-    "shots",
     "split_seed",
 }
+REGIME_KEYS = {"train_size", "shots"}  # allowed in [run] of a search study; datasize/oneshot studies set them
 PAPER_SIZES = (400, 800, 1000, 1200, 5000, 10000, 20000)
 
 
@@ -163,6 +162,14 @@ def parse_study(data: dict[str, Any], source: str = "study") -> Study:
     if not isinstance(run, dict):
         raise _err("[run] must be a table", "run", "write [run] followed by key = value lines", source)
     _check_keys(run, RUN_KEYS, "run.", source)
+    if data["kind"] != "search" and REGIME_KEYS & set(run):
+        key = sorted(REGIME_KEYS & set(run))[0]
+        raise _err(
+            f"run.{key} cannot be set in a {data['kind']} study",
+            f"run.{key}",
+            f"the [{data['kind']}] table sets the data regime",
+            source,
+        )
     grid: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {}
     for method, table in data.get("grid", {}).items():
         if method not in METHODS:

@@ -1,0 +1,204 @@
+"""``vptstudy demo``: the embedded mini-study end to end, offline, on CPU.
+
+Runs ``studies/demo.toml`` (FT vs VPT-deep on one toy task per quadrant of the paper's Figure 1, lr search then
+final seeds) and ``studies/demo-datasize.toml``, measures each toy task's Fréchet distance from the toy
+backbone's upstream data in that backbone's feature space, and writes one folder: the run directories, a
+markdown report (accuracy per task and method, wins, distance, quadrant, agreement with the paper, overfitting
+verdicts) and the figures (curves, data size, quadrant, attribution, t-SNE, hyperbolic UMAP).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vptstudy import runs
+from vptstudy.errors import UserError
+from vptstudy.executors import ExecutorSpec
+from vptstudy.study import Study, load_study
+from vptstudy.sweep import run_study
+
+STUDIES_DIR = Path(__file__).resolve().parent.parent / "studies"
+FT, VPT = "ft", "vpt-deep"
+Callback = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class DemoOutputs:
+    out_dir: Path
+    report: Path
+    figures: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def demo_studies(out_dir: Path, quick: bool, studies_dir: Path = STUDIES_DIR) -> list[Study]:
+    """The demo's studies, writing under ``out_dir/runs``; ``quick`` shrinks them to a smoke test."""
+    files = [studies_dir / "demo.toml", studies_dir / "demo-datasize.toml"]
+    for file in files:
+        if not file.is_file():
+            raise UserError(
+                f"demo study {str(file)!r} not found",
+                "studies/",
+                "run the demo from a vptstudy checkout (the studies/ folder sits beside vptstudy/)",
+            )
+    main, sizes = (load_study(f) for f in files)
+    runs_dir = str(out_dir / "runs")
+    main = dataclasses.replace(main, run={**main.run, "out_dir": runs_dir})
+    sizes = dataclasses.replace(sizes, run={**sizes.run, "out_dir": runs_dir})
+    if not quick:
+        return [main, sizes]
+    grid = {m: (lrs[:1], wds[:1]) for m, (lrs, wds) in main.grid.items()}
+    main = dataclasses.replace(
+        main, seeds=main.seeds[:1], grid=grid, run={**main.run, "epochs": 2, "train_size": 40, "test_subsample": 100}
+    )
+    return [main]
+
+
+def _accuracies(summaries: list[dict[str, Any]]) -> dict[str, dict[str, list[float]]]:
+    accs: dict[str, dict[str, list[float]]] = {}
+    for s in summaries:
+        ok = [r["final"]["test_acc"] for r in s["results"] if r.get("status") == "ok"]
+        if ok:
+            accs.setdefault(s["task"], {})[s["method"]] = ok
+    return accs
+
+
+def _final_run(summaries: list[dict[str, Any]], task: str, method: str) -> Path | None:
+    for s in summaries:
+        if s["task"] == task and s["method"] == method:
+            done = [r for r in s["results"] if r.get("status") == "ok" and r.get("run_dir")]
+            if done:
+                return Path(done[0]["run_dir"])
+    return None
+
+
+def _distances(tasks: tuple[str, ...], out_dir: Path, quick: bool, callback: Callback) -> dict[str, Any]:
+    from vptstudy.fid.compute import FidRequest, compute_fid
+
+    req = FidRequest(
+        reference="toy-upstream",
+        tasks=tasks,
+        features="backbone",
+        model="toy-vit",
+        device="cpu",
+        cache_dir=str(out_dir / "cache"),
+        max_images=200 if quick else None,
+    )
+    result = compute_fid(
+        req, lambda label, done, total: callback("fid", {"label": label, "done": done, "total": total})
+    )
+    return {"rows": result.rows, "extractor": result.extractor}
+
+
+def run_demo(
+    out_dir: str | Path = "demo-out",
+    quick: bool = False,
+    callback: Callback | None = None,
+    studies_dir: Path = STUDIES_DIR,
+) -> DemoOutputs:
+    """Run the mini-study into ``out_dir``; returns where the report and figures are."""
+    from vptstudy.analysis.quadrant import quadrant_table
+
+    start = time.perf_counter()
+    callback = callback or (lambda event, info: None)
+    out = Path(out_dir)
+    studies = demo_studies(out, quick, studies_dir)
+    main = studies[0]
+    summaries = run_study(main, ExecutorSpec(), callback)
+    size_summaries = [s for extra in studies[1:] for s in run_study(extra, ExecutorSpec(), callback)]
+    callback("stage", {"name": "distances", "runs": len(main.tasks), "units": len(main.tasks)})
+    fid = _distances(main.tasks, out, quick, callback)
+    accs = _accuracies(summaries)
+    distances = {row.task: row.fid for row in fid["rows"]}
+    table = quadrant_table(distances, {t: {m: statistics.fmean(v) for m, v in ms.items()} for t, ms in accs.items()})
+    outputs = DemoOutputs(out, out / "report.md")
+    callback("stage", {"name": "figures", "runs": 5, "units": 1})
+    _figures(outputs, main, summaries, size_summaries, table, accs, quick, callback)
+    outputs.seconds = time.perf_counter() - start
+    from vptstudy.demo_report import demo_report
+
+    runs.atomic_write_bytes(
+        outputs.report, demo_report(main, summaries, size_summaries, accs, fid, table, outputs, quick).encode()
+    )
+    return outputs
+
+
+def _attribution_task(accs: dict[str, dict[str, list[float]]]) -> tuple[str, str] | None:
+    """The task where FT and VPT differ most, and the selection that shows it."""
+    gaps = {t: statistics.fmean(m[VPT]) - statistics.fmean(m[FT]) for t, m in accs.items() if FT in m and VPT in m}
+    if not gaps:
+        return None
+    task = max(gaps, key=lambda t: abs(gaps[t]))
+    return task, "ft-wrong-vpt-right" if gaps[task] >= 0 else "vpt-wrong-ft-right"
+
+
+def _figures(
+    outputs: DemoOutputs,
+    main: Study,
+    summaries: list[dict[str, Any]],
+    size_summaries: list[dict[str, Any]],
+    table: Any,
+    accs: dict[str, dict[str, list[float]]],
+    quick: bool,
+    callback: Callback,
+) -> None:
+    from vptstudy.figures.curves import plot_curves
+    from vptstudy.figures.quadrant import plot_quadrant
+    from vptstudy.figures.select import find_runs
+
+    fig_dir = outputs.out_dir / "figures"
+    first_seed = main.seeds[0]
+    finals = [
+        r
+        for r in find_runs([outputs.out_dir / "runs" / main.name], complete=True)
+        if r.cfg.split == "final" and r.cfg.seed == first_seed
+    ]
+    outputs.figures += plot_curves(
+        finals,
+        fig_dir / "curves",
+        scale="log",
+        columns=2,
+        title=f"Toy tasks: train (solid) / test (dashed) loss, seed {first_seed}",
+    )
+    outputs.figures += plot_quadrant(
+        table,
+        fig_dir / "quadrant",
+        feature_label="Fréchet distance (toy-vit features)",
+        title="Toy tasks: distance from upstream data, coloured by the winner",
+    )
+    if size_summaries:
+        from vptstudy.figures.datasize import plot_datasize
+
+        sized = find_runs([outputs.out_dir / "runs" / "demo-datasize"], complete=True)
+        outputs.figures += plot_datasize([r for r in sized if r.cfg.split == "final"], fig_dir / "datasize")
+    pick = _attribution_task(accs)
+    if pick is None:
+        outputs.notes.append("no task has both FT and VPT results: attribution and embeddings skipped")
+        return
+    task, selection = pick
+    ft_run, vpt_run = _final_run(summaries, task, FT), _final_run(summaries, task, VPT)
+    assert ft_run is not None and vpt_run is not None
+    from vptstudy.figures.attribution import attribution_figure
+    from vptstudy.figures.embeddings import embedding_figure
+
+    try:
+        outputs.figures += attribution_figure(
+            ft_run,
+            vpt_run,
+            fig_dir / "attribution",
+            selection=selection,
+            ig_steps=8 if quick else 32,
+        )
+    except UserError as exc:
+        outputs.notes.append(f"attribution figure skipped: {exc.line()}")
+    kinds = ("tsne",) if quick else ("tsne", "umap")
+    for kind in kinds:
+        outputs.figures += embedding_figure(
+            [ft_run, vpt_run], fig_dir / kind, kind=kind, max_points=300 if quick else 1000
+        )
