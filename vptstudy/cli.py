@@ -933,6 +933,30 @@ def bench(
         stdout.print(f"wrote {json_path}", soft_wrap=True)
 
 
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Output folder: runs, report.md and figures/.")] = Path("demo-out"),
+    quick: Annotated[bool, typer.Option("--quick", help="A smoke test in well under a minute.")] = False,
+    publish: Annotated[Path | None, typer.Option(help="Also copy the figures (PNG) into this folder.")] = None,
+) -> None:
+    """The embedded mini-study end to end, offline on CPU: FT vs VPT-deep on toy tasks, distances, figures."""
+    import shutil
+
+    from vptstudy.console import SweepProgress, console, make_progress
+    from vptstudy.demo import run_demo
+
+    with make_progress() as progress:
+        outputs = run_demo(out, quick=quick, callback=SweepProgress(progress))
+    if publish is not None:
+        publish.mkdir(parents=True, exist_ok=True)
+        for figure in outputs.figures:
+            if figure.suffix == ".png":
+                shutil.copyfile(figure, publish / figure.name)
+    console.print(f"[bold green]demo finished[/] in {outputs.seconds / 60:.1f} min")
+    console.print(f"report: {outputs.report}")
+    console.print(f"figures: {', '.join(str(f) for f in outputs.figures)}")
+
+
 def main() -> None:
     """Console entry point: user errors become one line on stderr and exit code 2."""
     try:
