@@ -73,13 +73,14 @@ def test_load_run_reproduces_final_test_accuracy(tmp_path) -> None:
         batch_size=64,
         out_dir=str(tmp_path),
         test_subsample=100,
+        split="final",
     )
     result = fit(cfg)
     model = vptstudy.load_run(result["run_dir"])
     assert not model.training
     data = load_task_data(cfg, 32)
     loss, acc = evaluate(model, DeviceImages(data.test, data.preprocess, torch.device("cpu"), train=False), 64)
-    assert acc == result["final"]["test_acc"]
+    assert acc == result["final"]["test_acc"] and result["final"]["test_n"] == len(data.test) == 797
     assert loss == pytest.approx(result["final"]["test_loss"], rel=1e-6)
 
 

@@ -936,7 +936,7 @@ def bench(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Output folder: runs, report.md and figures/.")] = Path("demo-out"),
-    quick: Annotated[bool, typer.Option("--quick", help="A smoke test in well under a minute.")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="A smoke test: two tasks, one seed, two epochs.")] = False,
     publish: Annotated[Path | None, typer.Option(help="Also copy the figures (PNG) into this folder.")] = None,
 ) -> None:
     """The embedded mini-study end to end, offline on CPU: FT vs VPT-deep on toy tasks, distances, figures."""

@@ -25,6 +25,7 @@ from vptstudy.sweep import run_study
 
 STUDIES_DIR = Path(__file__).resolve().parent.parent / "studies"
 FT, VPT = "ft", "vpt-deep"
+QUICK_TASKS = ("toy/shapes-new", "toy/sprites-orientation")  # one similar-data and one different-data task
 Callback = Callable[[str, dict[str, Any]], None]
 
 
@@ -55,7 +56,11 @@ def demo_studies(out_dir: Path, quick: bool, studies_dir: Path = STUDIES_DIR) ->
         return [main, sizes]
     grid = {m: (lrs[:1], wds[:1]) for m, (lrs, wds) in main.grid.items()}
     main = dataclasses.replace(
-        main, seeds=main.seeds[:1], grid=grid, run={**main.run, "epochs": 2, "train_size": 40, "test_subsample": 100}
+        main,
+        tasks=QUICK_TASKS,
+        seeds=main.seeds[:1],
+        grid=grid,
+        run={**main.run, "epochs": 2, "train_size": 40, "test_subsample": 100},
     )
     return [main]
 

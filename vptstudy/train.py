@@ -35,6 +35,7 @@ from vptstudy.models.wrap import no_weight_decay_names, wrap_backbone
 
 Callback = Callable[[str, dict[str, Any]], None]
 TEST_SUBSAMPLE_SEED = 0
+EVAL_BATCH = 256
 
 
 def _quiet(event: str, info: dict[str, Any]) -> None:
@@ -334,6 +335,7 @@ def _train(p: Prepared, callback: Callback, resume: dict[str, Any] | None = None
     epoch_global = resume["epoch_global"] if resume else 0
     row: dict[str, Any] = resume["last_row"] if resume else {}
     steps_per_epoch = train.num_batches(cfg.batch_size)
+    eval_batch = max(cfg.batch_size, EVAL_BATCH)  # inference needs no small batches: fewer, larger calls
     resume_phase = resume["phase_index"] if resume else -1
     for phase_index, phase in enumerate(p.method.phases):
         phase.prepare(model, cfg, prompt_gen)
@@ -385,8 +387,8 @@ def _train(p: Prepared, callback: Callback, resume: dict[str, Any] | None = None
             train_loss, train_acc = train_epoch(
                 model, step_model, train, cfg.batch_size, optimizer, schedule, shuffle, autocast, callback
             )
-            val_loss, val_acc = evaluate(model, val, cfg.batch_size, bf16) if val is not None else (None, None)
-            test_loss, test_acc = evaluate(model, test_curve, cfg.batch_size, bf16)
+            val_loss, val_acc = evaluate(model, val, eval_batch, bf16) if val is not None else (None, None)
+            test_loss, test_acc = evaluate(model, test_curve, eval_batch, bf16)
             epoch_global += 1
             row = {
                 "epoch": epoch_global,
@@ -435,13 +437,23 @@ def _train(p: Prepared, callback: Callback, resume: dict[str, Any] | None = None
                         "elapsed": time.perf_counter() - start,
                     },
                 )
-    final_test = (
-        evaluate(model, test_full, cfg.batch_size, bf16) if sub is not None else (row["test_loss"], row["test_acc"])
-    )
+    # Final runs report the whole test set; tuning runs are judged on val, so their curve's test subsample stands.
+    full_test = sub is not None and cfg.split == "final"
+    final_test = evaluate(model, test_full, eval_batch, bf16) if full_test else (row["test_loss"], row["test_acc"])
     if cfg.save_weights:
         state = {n: t.detach().float().cpu().contiguous() for n, t in model.state_dict().items() if n in trained}
         runs.atomic_write_bytes(p.run_dir / runs.TRAINABLE, safetensors_save(state, metadata={"format": "pt"}))
-    result = _result(p, phase_params, trained, row, final_test, start, "ok", None)
+    result = _result(
+        p,
+        phase_params,
+        trained,
+        row,
+        final_test,
+        start,
+        "ok",
+        None,
+        len(test_full) if full_test or sub is None else len(test_curve),
+    )
     runs.atomic_write_json(p.run_dir / runs.RESULT, result)
     (p.run_dir / runs.CHECKPOINT).unlink(missing_ok=True)
     callback("done", result)
@@ -457,6 +469,7 @@ def _result(
     start: float,
     status: str,
     reason: str | None,
+    test_n: int | None = None,
 ) -> dict[str, Any]:
     cfg = p.cfg
     tuned = sum(t.numel() for n, t in p.model.named_parameters() if n in trained)
@@ -469,6 +482,7 @@ def _result(
         "val_acc": row.get("val_acc"),
         "test_loss": final_test[0] if final_test else None,
         "test_acc": final_test[1] if final_test else None,
+        "test_n": test_n,
     }
     return {
         "task": cfg.task,

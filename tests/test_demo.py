@@ -1,0 +1,45 @@
+"""`vptstudy demo --quick` end to end, offline: sockets are blocked for the whole run."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.cli_helpers import run_cli
+from vptstudy import runs
+from vptstudy.demo import demo_studies
+
+
+def test_quick_demo_runs_offline_and_writes_report_and_figures(tmp_path, no_network, capsys, monkeypatch) -> None:
+    out = tmp_path / "demo"
+    res = run_cli(["demo", "--quick", "--out", str(out), "--publish", str(tmp_path / "pub")], capsys, monkeypatch)
+    assert res.code == 0, res.err
+    report = (out / "report.md").read_text()
+    for task in ("toy/shapes-new", "toy/sprites-orientation"):
+        assert task in report
+    assert "Agreement with the paper" in report and "Quadrants by measured distance" in report
+    figures = {p.name for p in (out / "figures").iterdir()}
+    assert {"curves.png", "quadrant.png", "tsne.png"} <= figures
+    assert {p.name for p in (tmp_path / "pub").iterdir()} <= figures
+    finals = [r for r in runs.iter_runs(out / "runs") if runs.read_config(r).split == "final"]
+    assert len(finals) == 4 and all(runs.read_result(r)["status"] == "ok" for r in finals)
+
+
+def test_demo_study_covers_the_four_quadrants(tmp_path) -> None:
+    from vptstudy.data.toy_tasks import TOY_QUADRANTS
+
+    main, sizes = demo_studies(tmp_path, quick=False)
+    assert {TOY_QUADRANTS[t] for t in main.tasks} == {
+        ("similar data", "similar task"),
+        ("different data", "similar task"),
+        ("similar data", "different task"),
+        ("different data", "different task"),
+    }
+    assert set(main.methods) == {"ft", "vpt-deep"} and len(main.seeds) >= 2
+    assert sizes.kind == "datasize" and main.run["model"] == "toy-vit"
+
+
+def test_missing_demo_study_is_a_user_error(tmp_path) -> None:
+    from vptstudy.errors import UserError
+
+    with pytest.raises(UserError, match="demo study"):
+        demo_studies(tmp_path, quick=True, studies_dir=tmp_path)
