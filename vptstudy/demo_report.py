@@ -37,12 +37,16 @@ def _card_lines() -> list[str]:
     if not card:
         return ["The toy backbone's card is missing: rebuild it with `vptstudy pretrain-toy`.", ""]
     arch = card.get("architecture", {})
-    acc = card.get("upstream_accuracy", card.get("final_upstream_accuracy"))
-    acc_text = f"{100 * acc:.1f}%" if isinstance(acc, float) else str(acc)
+    shape = ", ".join(
+        f"{k} {arch[k]}" for k in ("img_size", "patch_size", "embed_dim", "depth", "num_heads") if k in arch
+    )
+    upstream = card.get("upstream_accuracy", {})
+    top1 = upstream.get("top1") if isinstance(upstream, dict) else upstream
+    acc_text = f"{100 * top1:.1f}%" if isinstance(top1, float) else "unknown"
     return [
-        f"Backbone: `toy-vit` ({', '.join(f'{k}={v}' for k, v in arch.items())}), pretrained by "
-        f"`vptstudy pretrain-toy` on the synthetic upstream task; upstream accuracy {acc_text} on a held-out "
-        f"sample (card: `vptstudy/assets/toy_vit.json`).",
+        f"Backbone: `toy-vit` ({shape}), pretrained by `vptstudy pretrain-toy` on the synthetic upstream task "
+        f"({card.get('upstream_task', {}).get('num_classes', '?')} classes); upstream top-1 {acc_text} on a "
+        "fresh held-out sample (card: `vptstudy/assets/toy_vit.json`).",
         "",
     ]
 
@@ -122,7 +126,7 @@ def demo_report(
         to_markdown(table),
         "",
     ]
-    lines += [f"- {line}" for line in summary_lines(table)] + [""]
+    lines += [f"- {line}" for line in summary_lines(table)[1:]] + [""]
     lines += ["## Learning-rate search", "", "| unit | chosen lr | chosen wd |", "|---|---:|---:|"]
     for s in summaries:
         lr, wd = s["chosen"] if s["chosen"] else ("-", "-")
