@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,8 @@ import pytest
 import torch
 from threadpoolctl import threadpool_limits
 
-from vptstudy import cli, runs
+from tests.cli_helpers import run_cli as shared_run_cli
+from vptstudy import runs
 from vptstudy.config import RunConfig
 from vptstudy.errors import UserError
 from vptstudy.figures.attribution import attribution_figure
@@ -219,15 +219,8 @@ def test_find_runs_errors_and_output_target(tmp_path):
 
 # -- the CLI ---------------------------------------------------------------------------------------------------
 def run_cli(args: list[str], capsys, monkeypatch) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["vptstudy", *args])
-    monkeypatch.setenv("COLUMNS", "200")
-    code = 0
-    try:
-        cli.main()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    res = shared_run_cli(args, capsys, monkeypatch)
+    return res.code, res.out, res.err
 
 
 @pytest.mark.parametrize(
