@@ -123,8 +123,17 @@ def run_demo(
     distances = {row.task: row.fid for row in fid["rows"]}
     table = quadrant_table(distances, {t: {m: statistics.fmean(v) for m, v in ms.items()} for t, ms in accs.items()})
     outputs = DemoOutputs(out, out / "report.md")
-    callback("stage", {"name": "figures", "runs": 5, "units": 1})
-    _figures(outputs, main, summaries, size_summaries, table, accs, quick, callback)
+    callback("stage", {"name": "figures", "runs": 4 if quick else 6, "units": 1})
+    _figures(
+        outputs,
+        main,
+        summaries,
+        size_summaries,
+        table,
+        accs,
+        quick,
+        lambda: callback("progress", {"done": len(outputs.figures), "total": 4 if quick else 6}),
+    )
     outputs.seconds = time.perf_counter() - start
     from vptstudy.demo_report import demo_report
 
@@ -151,7 +160,7 @@ def _figures(
     table: Any,
     accs: dict[str, dict[str, list[float]]],
     quick: bool,
-    callback: Callback,
+    drawn: Callable[[], None],
 ) -> None:
     from vptstudy.figures.curves import plot_curves
     from vptstudy.figures.quadrant import plot_quadrant
@@ -171,17 +180,20 @@ def _figures(
         columns=2,
         title=f"Toy tasks: train (solid) / test (dashed) loss, seed {first_seed}",
     )
+    drawn()
     outputs.figures += plot_quadrant(
         table,
         fig_dir / "quadrant",
         feature_label="Fréchet distance (toy-vit features)",
         title="Toy tasks: distance from upstream data, coloured by the winner",
     )
+    drawn()
     if size_summaries:
         from vptstudy.figures.datasize import plot_datasize
 
         sized = find_runs([outputs.out_dir / "runs" / "demo-datasize"], complete=True)
         outputs.figures += plot_datasize([r for r in sized if r.cfg.split == "final"], fig_dir / "datasize")
+        drawn()
     pick = _attribution_task(accs)
     if pick is None:
         outputs.notes.append("no task has both FT and VPT results: attribution and embeddings skipped")
@@ -200,6 +212,7 @@ def _figures(
             selection=selection,
             ig_steps=8 if quick else 32,
         )
+        drawn()
     except UserError as exc:
         outputs.notes.append(f"attribution figure skipped: {exc.line()}")
     kinds = ("tsne",) if quick else ("tsne", "umap")
@@ -207,3 +220,4 @@ def _figures(
         outputs.figures += embedding_figure(
             [ft_run, vpt_run], fig_dir / kind, kind=kind, max_points=300 if quick else 1000
         )
+        drawn()

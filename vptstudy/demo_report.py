@@ -75,8 +75,8 @@ def demo_report(
         f"Protocol: train size {run.get('train_size', 800)} (val = 1/4 of it), {run.get('epochs')} epochs, "
         f"batch {run.get('batch_size')}, {run.get('num_prompts')} prompts; lr searched on val with seed "
         f"{main.seeds[0]} over {', '.join(f'{m}: {list(g[0])}' for m, g in main.grid.items())}; final runs on "
-        f"train+val with seeds {list(main.seeds)}, evaluated on the whole test set. Wall time "
-        f"{outputs.seconds / 60:.1f} min.",
+        f"train+val with seeds {list(main.seeds)}, evaluated on the whole test set. Wall time of this invocation "
+        f"{outputs.seconds / 60:.1f} min (finished runs are reused, not trained again).",
         "",
     ]
     dist = {row.task: row for row in fid["rows"]}

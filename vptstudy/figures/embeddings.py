@@ -145,7 +145,7 @@ def embedding_figure(
             ax.add_patch(Circle((0, 0), 1.0, fill=False, color="0.3", lw=1.0))
             ax.set_xlim(-1.03, 1.03)
             ax.set_ylim(-1.03, 1.03)
-        ax.set_aspect("equal", adjustable="datalim")
+        ax.set_aspect("equal", adjustable="box")
         ax.set_axis_off()
         ax.set_title(f"{run.cfg.task}\n{run.label} ({run.path.parent.name})", fontsize=9)
     if legend:
