@@ -290,3 +290,17 @@ def _to_toml(data: dict) -> str:
                 out.append(f"[{k}.{kk}]")
                 out += [f"{a} = {value(b)}" for a, b in vv.items()]
     return "\n".join(out) + "\n"
+
+
+def test_study_method_options_reach_the_runs() -> None:
+    s = parse_study(
+        {
+            "name": "o",
+            "kind": "search",
+            "tasks": ["toy/digits"],
+            "methods": ["lora", "ft"],
+            "method_options": {"lora": {"rank": 4}},
+        }
+    )
+    lora, ft = expand(s)
+    assert lora.base.option("rank") == 4 and ft.base.method_options == ()

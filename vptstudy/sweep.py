@@ -60,7 +60,11 @@ def expand(study: Study) -> list[Unit]:
             search = study.search if study.kind != "search" else True
             for regime in _regimes(study):
                 base = RunConfig(
-                    task=task, method=method_name, study=study.name, seed=study.seeds[0], **{**study.run, **regime}
+                    task=task,
+                    method=method_name,
+                    study=study.name,
+                    seed=study.seeds[0],
+                    **{**study.run_for(method_name), **regime},
                 )
                 units.append(Unit(base, tuple(lrs), tuple(wds), fixed, search, study.seeds))
     return units
