@@ -304,3 +304,13 @@ def test_study_method_options_reach_the_runs() -> None:
     )
     lora, ft = expand(s)
     assert lora.base.option("rank") == 4 and ft.base.method_options == ()
+
+
+def test_complete_run_with_a_dead_owners_lock_is_tidied(tmp_path) -> None:
+    from vptstudy.train import fit
+
+    cfg = RunConfig(task="toy/digits", method="linear", out_dir=str(tmp_path), **TINY_RUN)
+    run = Path(fit(cfg)["run_dir"])
+    (run / runs.LOCK).write_text(json.dumps({"pid": 2**22 + 12345, "host": os.uname().nodename}))
+    again = fit(cfg)
+    assert again["run_dir"] == str(run) and not (run / runs.LOCK).exists()

@@ -196,6 +196,14 @@ def claim(run: Path) -> bool:
     return False
 
 
+def clear_stale_claim(run: Path) -> None:
+    """Remove a dead owner's lock (e.g. a worker killed between writing result.json and releasing)."""
+    lock = run / LOCK
+    if lock.exists() and _lock_is_stale(lock):
+        with contextlib.suppress(FileNotFoundError):
+            lock.unlink()
+
+
 def refresh_claim(run: Path) -> None:
     """Heartbeat: touch the lock so other hosts see the owner is alive."""
     with contextlib.suppress(FileNotFoundError):
