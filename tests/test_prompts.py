@@ -51,11 +51,71 @@ def test_deep_prompts_overwrite_slots_before_every_block() -> None:
     model = PromptedViT(vit).eval()
     model.add_prompts(4, "deep", 0.1)
     inputs = []
-    for block in vit.blocks:
-        block.register_forward_pre_hook(lambda mod, args: inputs.append(args[0].clone()))
+    for block in vit.blocks:  # the deep path calls the block's parts, so read the attention's input stream
+        block.norm1.register_forward_pre_hook(lambda mod, args: inputs.append(args[0].clone()))
     model(torch.randn(2, 3, 32, 32))
+    assert len(inputs) == 3
     for i, block_in in enumerate(inputs):
         assert torch.equal(block_in[:, 1:5], model.prompt[i].expand(2, -1, -1)), f"block {i}"
+
+
+def full_token_deep(model: PromptedViT, x: torch.Tensor) -> torch.Tensor:
+    """VPT's reference computation: every block on all tokens, prompt slots overwritten, outputs dropped at the end."""
+    vit, p = model.vit, model.num_prompts
+    n = vit.num_prefix_tokens
+    x = vit.norm_pre(vit.patch_drop(vit._pos_embed(vit.patch_embed(x))))
+    for i, block in enumerate(vit.blocks):
+        prompts = model.prompt[i].expand(x.shape[0], -1, -1)
+        x = block(torch.cat([x[:, :n], prompts, x[:, n + (p if i else 0) :]], dim=1))
+    x = vit.norm(x)
+    return vit.forward_head(torch.cat([x[:, :n], x[:, n + p :]], dim=1))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_deep_path_matches_full_token_blocks_in_outputs_and_gradients(variant: str) -> None:
+    torch.manual_seed(0)
+    vit = tiny_vit(depth=3, **VARIANTS[variant]).eval()
+    model = PromptedViT(vit).eval()
+    model.add_prompts(5, "deep", 0.0)
+    x = torch.randn(4, 3, 32, 32)
+    fast, ref = model(x), full_token_deep(model, x)
+    torch.testing.assert_close(fast, ref, rtol=0, atol=1e-6)
+    named = dict(model.named_parameters())
+    grads_fast = torch.autograd.grad(fast.square().sum(), list(named.values()), allow_unused=True)
+    grads_ref = torch.autograd.grad(ref.square().sum(), list(named.values()), allow_unused=True)
+    for name, g_fast, g_ref in zip(named, grads_fast, grads_ref, strict=True):
+        assert (g_fast is None) == (g_ref is None), name
+        if g_fast is not None:
+            torch.testing.assert_close(g_fast, g_ref, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_deep_prompt_outputs_skip_the_mlp() -> None:
+    vit = tiny_vit(depth=2).eval()
+    model = PromptedViT(vit).eval()
+    model.add_prompts(6, "deep", 0.0)
+    attn_rows, mlp_rows = [], []
+    for block in vit.blocks:
+        block.attn.register_forward_pre_hook(lambda mod, args: attn_rows.append(args[0].shape[1]))
+        block.mlp.register_forward_pre_hook(lambda mod, args: mlp_rows.append(args[0].shape[1]))
+    model(torch.randn(2, 3, 32, 32))
+    real = vit.num_prefix_tokens + vit.patch_embed.num_patches
+    assert attn_rows == [real + 6, real + 6] and mlp_rows == [real, real]
+
+
+def test_unknown_block_types_run_whole_with_the_same_result() -> None:
+    from timm.models.vision_transformer import Block
+
+    class PostNormBlock(Block):
+        def forward(self, x: torch.Tensor, attn_mask=None, is_causal: bool = False) -> torch.Tensor:
+            x = self.norm1(x + self.attn(x))
+            return self.norm2(x + self.mlp(x))
+
+    torch.manual_seed(0)
+    vit = tiny_vit(depth=2, block_fn=PostNormBlock).eval()
+    model = PromptedViT(vit).eval()
+    model.add_prompts(3, "deep", 0.0)
+    x = torch.randn(2, 3, 32, 32)
+    torch.testing.assert_close(model(x), full_token_deep(model, x), rtol=0, atol=1e-6)
 
 
 def test_prompt_counts_and_init_bound() -> None:

@@ -5,6 +5,11 @@ norm -> forward_head``) and inserts prompt tokens after the prefix tokens (CLS a
 is ``[CLS, registers, P, patches]``. Prompts carry no position embedding. Shallow prompts are inserted once before
 block 1; deep prompts overwrite the prompt slots before every block with that block's own prompts. Prompt outputs
 are dropped before pooling, so the head sees exactly what timm's head would see.
+
+A deep prompt's output is overwritten by the next block's prompt (or dropped after the last block), so for timm's
+standard pre-norm ``Block`` the prompt tokens only serve as keys and values: their outputs are cut right after
+attention and the MLP runs on the real tokens only. The real tokens' outputs are those of the full-token block
+(the same per-token operations on fewer rows); about 10/75 of the MLP work is saved for p = 10 on 64 patches.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from functools import reduce
 from operator import mul
 
 import torch
-from timm.models.vision_transformer import VisionTransformer
+from timm.models.vision_transformer import Block, VisionTransformer
 from torch import nn
 
 PROMPT_MODES = ("none", "shallow", "deep")
@@ -89,25 +94,13 @@ class PromptedViT(nn.Module):
         assert self.prompt is not None
         return self.prompt_dropout(self.prompt[index]).unsqueeze(0).expand(batch, -1, -1)
 
-    def forward_tokens(self, x: torch.Tensor) -> torch.Tensor:
-        """All tokens after the final norm, prompt tokens included: ``[B, prefix + p + patches, D]``."""
+    def _embed(self, x: torch.Tensor) -> torch.Tensor:
         vit = self.vit
-        x = vit.patch_embed(x)
-        x = vit._pos_embed(x)
-        x = vit.patch_drop(x)
-        x = vit.norm_pre(x)
-        n_prefix, p = vit.num_prefix_tokens, self.num_prompts
-        if p == 0:  # no concatenation at all: keeps timm's exact numerics (see library facts)
-            x = vit.blocks(x)
-            return vit.norm(x)
-        batch = x.shape[0]
-        x = torch.cat([x[:, :n_prefix], self._prompt_tokens(0, batch).to(x.dtype), x[:, n_prefix:]], dim=1)
-        for i, block in enumerate(vit.blocks):
-            if self.prompt_mode == "deep" and i > 0:
-                prompts = self._prompt_tokens(i, batch).to(x.dtype)
-                x = torch.cat([x[:, :n_prefix], prompts, x[:, n_prefix + p :]], dim=1)
-            x = block(x)
-        return vit.norm(x)
+        return vit.norm_pre(vit.patch_drop(vit._pos_embed(vit.patch_embed(x))))
+
+    def _insert(self, x: torch.Tensor, prompts: torch.Tensor) -> torch.Tensor:
+        n_prefix = self.vit.num_prefix_tokens
+        return torch.cat([x[:, :n_prefix], prompts.to(x.dtype), x[:, n_prefix:]], dim=1)
 
     def drop_prompt_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
         p = self.num_prompts
@@ -116,9 +109,32 @@ class PromptedViT(nn.Module):
         n_prefix = self.vit.num_prefix_tokens
         return torch.cat([tokens[:, :n_prefix], tokens[:, n_prefix + p :]], dim=1)
 
+    def _deep_block(self, block: nn.Module, x: torch.Tensor, prompts: torch.Tensor) -> torch.Tensor:
+        """``block`` on ``[prefix, prompts, patches]``, returning the real tokens only (prompt outputs are unused)."""
+        if type(block).forward is not Block.forward:  # an unknown block: run it whole, then drop the prompt outputs
+            return self.drop_prompt_tokens(block(self._insert(x, prompts)))
+        attended = block.attn(block.norm1(self._insert(x, prompts)))
+        x = x + block.drop_path1(block.ls1(self.drop_prompt_tokens(attended)))
+        return x + block.drop_path2(block.ls2(block.mlp(block.norm2(x))))
+
+    def forward_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """All tokens after the final norm: ``[B, prefix + p + patches, D]`` for shallow prompts; deep prompts'
+        outputs are never computed, so with deep prompts this is ``[B, prefix + patches, D]``."""
+        vit = self.vit
+        x = self._embed(x)
+        if self.num_prompts == 0:  # no concatenation at all: keeps timm's exact numerics (see library facts)
+            return vit.norm(vit.blocks(x))
+        batch = x.shape[0]
+        if self.prompt_mode == "deep":
+            for i, block in enumerate(vit.blocks):
+                x = self._deep_block(block, x, self._prompt_tokens(i, batch))
+            return vit.norm(x)
+        return vit.norm(vit.blocks(self._insert(x, self._prompt_tokens(0, batch))))
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Tokens after the final norm with prompt outputs removed (timm's ``forward_features`` layout)."""
-        return self.drop_prompt_tokens(self.forward_tokens(x))
+        tokens = self.forward_tokens(x)
+        return tokens if self.prompt_mode == "deep" else self.drop_prompt_tokens(tokens)
 
     def pre_logits(self, x: torch.Tensor) -> torch.Tensor:
         """The pooled features the head reads (CLS for the paper's ViTs)."""
