@@ -35,6 +35,7 @@ FIELDS = {
     "peak_memory_bytes",
     "bare_eval_images_per_s",
     "bare_step_s",
+    "eval_batch_size",
     "epoch_s",
     "bare_epoch_s",
     "train_images",

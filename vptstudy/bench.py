@@ -41,6 +41,7 @@ from vptstudy.models.backbones import create_backbone, default_input_size
 from vptstudy.models.wrap import TunedModel, wrap_backbone
 from vptstudy.train import (
     Prepared,
+    eval_batch_size,
     make_optimizer,
     param_groups,
     phase_hparams,
@@ -75,8 +76,8 @@ def _quiet(event: str, info: dict[str, Any]) -> None:
 class BenchConfig:
     """What to measure. ``task`` None uses a synthetic VTAB-style task (fixed resize, cached uint8 splits).
 
-    ``lr`` is a small base learning rate for every method: random labels at a method's default rate (SGD at 1.0
-    for VPT) blow activations up, and the CPU then runs slower on the extreme values than real training does.
+    ``lr`` is a small base learning rate for every method: on random labels a method's default rate (SGD at 1.0 for
+    VPT) makes the loss diverge within a few epochs, and a run on exploding values is not the one to time.
     """
 
     model: str = "toy-vit"
@@ -116,7 +117,7 @@ class BenchConfig:
             "--train-n": self.train_n,
             "--val-n": self.val_n,
             "--test-n": self.test_n,
-            "--num-classes": self.num_classes,
+            "num_classes": self.num_classes,
         }
         for option, value in counts.items():
             if value < 1:
@@ -376,18 +377,19 @@ def summarise(
     peak: float | None,
 ) -> dict[str, Any]:
     """One method's figures (images/s, overhead ratio, memory, FLOPs and MFU when the peak is known)."""
-    b = cfg.batch_size
+    b, e = cfg.batch_size, eval_batch_size(cfg.batch_size)
     n_train, evals = len(data.train), eval_sizes(data, cfg.test_n)
     bare_train = bare_seconds(times, "train", n_train, b)
-    bare_eval = sum(bare_seconds(times, "eval", n, b) for n in evals)
+    bare_eval = sum(bare_seconds(times, "eval", n, e) for n in evals)
     step = statistics.median(times[("train", b)])
     work_flops = flops[0] * n_train + flops[1] * sum(evals)
     return {
         "method": name,
         "batch_size": b,
+        "eval_batch_size": e,
         "bare_step_s": step,
         "bare_images_per_s": b / step,
-        "bare_eval_images_per_s": b / statistics.median(times[("eval", b)]),
+        "bare_eval_images_per_s": e / statistics.median(times[("eval", e)]),
         "train_images_per_s": n_train / real["train_s"],
         "eval_images_per_s": sum(evals) / real["eval_s"],
         "epoch_s": real["epoch_s"],
@@ -419,10 +421,11 @@ def load_data(cfg: BenchConfig, input_size: int, out_dir: str) -> TaskData:
 
 
 def bare_shapes(data: TaskData, batch_size: int, test_n: int) -> list[tuple[str, int]]:
-    """Every (kind, batch size) an epoch runs: training batches, then evaluation batches."""
-    shapes = [("train", n) for n in batch_sizes(len(data.train), batch_size)]
-    evals = set().union(*(batch_sizes(n, batch_size) for n in eval_sizes(data, test_n)))
-    return shapes + [("eval", n) for n in sorted(evals)]
+    """Every (kind, batch size) an epoch runs, and the full training and evaluation batches."""
+    eval_batch = eval_batch_size(batch_size)
+    train = {batch_size, *batch_sizes(len(data.train), batch_size)}
+    evals = {eval_batch}.union(*(batch_sizes(n, eval_batch) for n in eval_sizes(data, test_n)))
+    return [("train", n) for n in sorted(train, reverse=True)] + [("eval", n) for n in sorted(evals, reverse=True)]
 
 
 def measure_bare(

@@ -835,7 +835,8 @@ def _bench_table(rows: list[dict]):
 
     first = rows[0]
     table = RichTable(
-        title=f"bench: {first['model']} at {first['input_size']}px, batch {first['batch_size']}, "
+        title=f"bench: {first['model']} at {first['input_size']}px, batch {first['batch_size']} "
+        f"(eval {first['eval_batch_size']}), "
         f"{first['device']}, {first['threads']} thread(s), {first['clock']} clock",
         caption="images/s; overhead: real epoch / bare compute of the same work; vs FT: bare step time ratio",
         box=box.SIMPLE_HEAD,

@@ -42,6 +42,11 @@ def _quiet(event: str, info: dict[str, Any]) -> None:
     return None
 
 
+def eval_batch_size(batch_size: int) -> int:
+    """The evaluation batch: the training batch, at least ``EVAL_BATCH`` (inference needs no small batches)."""
+    return max(batch_size, EVAL_BATCH)
+
+
 def resolve_device(name: str) -> torch.device:
     """``auto`` picks CUDA when present; asking for CUDA without it is a user error."""
     if name == "auto":
@@ -337,7 +342,7 @@ def _train(p: Prepared, callback: Callback, resume: dict[str, Any] | None = None
     epoch_global = resume["epoch_global"] if resume else 0
     row: dict[str, Any] = resume["last_row"] if resume else {}
     steps_per_epoch = train.num_batches(cfg.batch_size)
-    eval_batch = max(cfg.batch_size, EVAL_BATCH)  # inference needs no small batches: fewer, larger calls
+    eval_batch = eval_batch_size(cfg.batch_size)
     resume_phase = resume["phase_index"] if resume else -1
     for phase_index, phase in enumerate(p.method.phases):
         phase.prepare(model, cfg, prompt_gen)
