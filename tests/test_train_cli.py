@@ -196,6 +196,17 @@ BAD_INPUTS = {
     "lr": (["--task", "toy/digits", "--method", "ft", "--lr", "0"], "invalid --lr 0"),
     "epochs": (["--task", "toy/digits", "--method", "ft", "--epochs", "0"], "invalid --epochs 0"),
     "prompts": (["--task", "toy/digits", "--method", "vpt-deep", "--prompts", "-1"], "invalid --prompts -1"),
+    # raised while the method builds its modules: checked on a throwaway copy before anything is written
+    "lora rank": (["--task", "toy/digits", "--method", "lora", "--method-option", "rank=0"], "LoRA rank 0"),
+    "partial k": (["--task", "toy/digits", "--method", "partial-k", "--method-option", "k=99"], "partial-k with k=99"),
+    "prune segments": (
+        ["--task", "toy/digits", "--method", "e2vpt-prune", "--method-option", "segments=5"],
+        "does not split into 5 segments",
+    ),
+    "method on swin": (
+        ["--task", "toy/digits", "--method", "e2vpt", "--model", "swin_tiny_patch4_window7_224", "--no-pretrained"],
+        "does not support a SwinTransformer backbone",
+    ),
 }
 
 

@@ -203,8 +203,9 @@ def prepare(cfg: RunConfig, callback: Callback = _quiet) -> Prepared:
     backbone = create_backbone(
         cfg.model, data.num_classes, pretrained=cfg.pretrained, weights=cfg.weights, img_size=cfg.img_size
     )
-    model = wrap_backbone(backbone).to(device)
-    return Prepared(cfg, method, device, data, model, input_size, prepare_run_dir(cfg))
+    model = wrap_backbone(backbone)
+    method.check(model, cfg)
+    return Prepared(cfg, method, device, data, model.to(device), input_size, prepare_run_dir(cfg))
 
 
 def prepare_run_dir(cfg: RunConfig) -> Path:

@@ -6,6 +6,7 @@ needs to the model (prompts, adapters, ...) and marks exactly the trainable para
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -65,6 +66,12 @@ class Method:
         for phase in self.phases:
             phase.prepare(model, cfg, gen)
         return model
+
+    def check(self, model: PromptedViT, cfg: RunConfig) -> None:
+        """Build the method on a throwaway copy of ``model``, leaving the global RNG as it was: an unsupported
+        backbone or a bad method option raises its :class:`UserError` here, before a run writes anything."""
+        with torch.random.fork_rng(devices=[]):
+            self.build(copy.deepcopy(model), cfg)
 
 
 def is_head(name: str) -> bool:
