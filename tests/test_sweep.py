@@ -173,6 +173,7 @@ img_size = 32
 epochs = 6
 batch_size = 64
 test_subsample = 100
+checkpoint_minutes = 0
 out_dir = "{out}"
 """
 

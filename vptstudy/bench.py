@@ -102,6 +102,7 @@ class BenchConfig:
     precision: str = "auto"
     compile: bool = False
     checkpoint_every: int = 1
+    checkpoint_minutes: float = 5.0
     threads: int | None = None
     seed: int = 0
     out_dir: str | None = None
@@ -214,6 +215,7 @@ def run_config(cfg: BenchConfig, method: str, out_dir: str) -> RunConfig:
         study="bench",
         save_weights=False,
         checkpoint_every=cfg.checkpoint_every,
+        checkpoint_minutes=cfg.checkpoint_minutes,
     )
 
 

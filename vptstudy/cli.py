@@ -185,6 +185,9 @@ def train(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     precision: Annotated[str, typer.Option(help="auto (bf16 on CUDA), fp32 or bf16.")] = "auto",
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model.")] = False,
+    checkpoint_minutes: Annotated[
+        float, typer.Option(help="Resumable checkpoint at an epoch's end once this many minutes passed (0: every).")
+    ] = 5.0,
     out_dir: Annotated[Path, typer.Option(help="Root folder of run directories.")] = Path("runs"),
     study: Annotated[str, typer.Option(help="Study name (first run-directory level).")] = "adhoc",
     search: Annotated[str | None, typer.Option(help="'grid': lr x wd on val, then final seeds.")] = None,
@@ -230,6 +233,7 @@ def train(
         device=device,
         precision=precision,
         compile=compile,
+        checkpoint_minutes=checkpoint_minutes,
         out_dir=str(out_dir),
         study=study,
         method_options=_method_options(method_option),
@@ -881,7 +885,10 @@ def bench(
     rounds: Annotated[int, typer.Option(help="Interleaved rounds of bare timings (medians kept).")] = 5,
     steps: Annotated[int, typer.Option(help="Bare steps per round and batch size.")] = 2,
     warmup_steps: Annotated[int, typer.Option(help="Untimed bare steps first.")] = 2,
-    checkpoint_every: Annotated[int, typer.Option(help="Per-epoch checkpoints as fit() writes them (0: none).")] = 1,
+    checkpoint_every: Annotated[int, typer.Option(help="Checkpoint epochs, as in train (0: none).")] = 1,
+    checkpoint_minutes: Annotated[
+        float, typer.Option(help="Minutes between checkpoints, as in train (0: every epoch, to time them).")
+    ] = 5.0,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's).")] = None,
     clock: Annotated[str, typer.Option(help="wall, or cpu (process CPU time: steadier on a shared CPU).")] = "wall",
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
@@ -914,6 +921,7 @@ def bench(
         steps=steps,
         warmup_steps=warmup_steps,
         checkpoint_every=checkpoint_every,
+        checkpoint_minutes=checkpoint_minutes,
         threads=threads,
         clock=clock,
         device=device,

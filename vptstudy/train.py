@@ -302,6 +302,14 @@ def fit(cfg: RunConfig, callback: Callback = _quiet) -> dict[str, Any]:
         runs.release(p.run_dir)
 
 
+def checkpoint_due(cfg: RunConfig, epoch: int, since_last_s: float) -> bool:
+    """Whether the end of ``epoch`` (0-based, within its phase) writes a resumable checkpoint."""
+    if not cfg.checkpoint_every:
+        return False
+    epochs_due = (epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == cfg.epochs
+    return epochs_due and since_last_s >= 60.0 * cfg.checkpoint_minutes
+
+
 def _read_checkpoint(run: Path) -> dict[str, Any] | None:
     path = run / runs.CHECKPOINT
     if not path.is_file() or not (run / runs.CONFIG).is_file():
@@ -340,6 +348,7 @@ def _train(p: Prepared, callback: Callback, resume: dict[str, Any] | None = None
     trained: set[str] = set(resume["trained"]) if resume else set()
     phase_params: list[dict[str, Any]] = list(resume["phase_params"]) if resume else []
     start = time.perf_counter() - (resume["elapsed"] if resume else 0.0)
+    last_checkpoint = time.perf_counter()
     epoch_global = resume["epoch_global"] if resume else 0
     row: dict[str, Any] = resume["last_row"] if resume else {}
     steps_per_epoch = train.num_batches(cfg.batch_size)
@@ -422,11 +431,8 @@ def _train(p: Prepared, callback: Callback, resume: dict[str, Any] | None = None
                 raise RunFailed(reason, str(p.run_dir))
             runs.refresh_claim(p.run_dir)
             last = epoch + 1 == cfg.epochs and phase_index + 1 == len(p.method.phases)
-            if (
-                cfg.checkpoint_every
-                and not last
-                and ((epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == cfg.epochs)
-            ):
+            if not last and checkpoint_due(cfg, epoch, time.perf_counter() - last_checkpoint):
+                last_checkpoint = time.perf_counter()
                 _write_checkpoint(
                     p.run_dir,
                     {
