@@ -36,6 +36,7 @@ FIELDS = {
     "bare_eval_images_per_s",
     "bare_step_s",
     "eval_batch_size",
+    "warmup_s",
     "epoch_s",
     "bare_epoch_s",
     "train_images",
@@ -59,12 +60,18 @@ def check_rows(rows: list[dict]) -> None:
         assert row["peak_memory_bytes"] > 0 and row["train_images"] == 20 and row["eval_images"] == 16
         assert row["train_flops_per_image"] > row["eval_flops_per_image"] > 0
         assert row["mfu"] is None and row["bare_mfu"] is None  # CPU: no bf16 peak to compare with
+        assert row["warmup_s"] > 0
     assert "vpt_to_ft_step_ratio" not in rows[0] and rows[1]["vpt_to_ft_step_ratio"] > 0
 
 
 def test_bench_library_reports_every_field(tmp_path) -> None:
     check_rows(bench(BenchConfig(**TINY, out_dir=str(tmp_path))))
     assert list(tmp_path.iterdir()) == []  # the run directories were temporary
+
+
+def test_bench_without_warmup_steps_reports_zero_warmup(tmp_path) -> None:
+    rows = bench(BenchConfig(**{**TINY, "warmup_steps": 0, "methods": ("vpt-deep",)}, out_dir=str(tmp_path)))
+    assert rows[0]["warmup_s"] == 0.0 and rows[0]["bare_images_per_s"] > 0
 
 
 def test_bench_cli_prints_table_and_writes_json(tmp_path, capsys, monkeypatch) -> None:

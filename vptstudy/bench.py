@@ -139,6 +139,7 @@ class Subject:
     optimizer: torch.optim.Optimizer
     uses_prompts: bool
     times: dict[tuple[str, int], list[float]] = field(default_factory=dict)
+    warmup_s: float = 0.0  # the untimed first steps, every shape: with --compile, mostly compilation
 
 
 def peak_for_name(name: str) -> float | None:
@@ -291,7 +292,8 @@ def time_bare(
 
     for s in subjects:
         for kind, n in shapes:
-            once(s, kind, n, cfg.warmup_steps)
+            if cfg.warmup_steps:
+                s.warmup_s += once(s, kind, n, cfg.warmup_steps) * cfg.warmup_steps
     for _ in range(cfg.rounds):
         for s in subjects:
             for kind, n in shapes:
@@ -432,18 +434,19 @@ def bare_shapes(data: TaskData, batch_size: int, test_n: int) -> list[tuple[str,
 
 def measure_bare(
     runs: list[RunConfig], data: TaskData, cfg: BenchConfig, input_size: int, device: torch.device
-) -> tuple[list[dict[tuple[str, int], list[float]]], list[tuple[float, float]]]:
-    """Bare per-step times and (train, eval) FLOPs per image of each method; the models are freed after."""
+) -> tuple[list[dict[tuple[str, int], list[float]]], list[float], list[tuple[float, float]]]:
+    """Bare per-step times, warm-up seconds and (train, eval) FLOPs per image of each method; models freed after."""
     autocast = _autocast(device, use_bf16(runs[0], device))
     subjects = [make_subject(r, data.num_classes, device) for r in runs]
     shapes = bare_shapes(data, cfg.batch_size, cfg.test_n)
     time_bare(subjects, shapes, cfg, input_size, data.num_classes, autocast, CLOCKS[cfg.clock])
     flops = [flops_per_image(s, input_size, data.num_classes, autocast) for s in subjects]
     times = [s.times for s in subjects]
+    warmups = [s.warmup_s for s in subjects]
     del subjects
     if device.type == "cuda":
         torch.cuda.empty_cache()
-    return times, flops
+    return times, warmups, flops
 
 
 def bench(cfg: BenchConfig, callback: Callback = _quiet) -> list[dict[str, Any]]:
@@ -460,13 +463,13 @@ def bench(cfg: BenchConfig, callback: Callback = _quiet) -> list[dict[str, Any]]
         data = load_data(cfg, input_size, tmp)
         runs = [run_config(cfg, m.name, tmp) for m in methods]
         callback("bare", {"methods": list(cfg.methods)})
-        times, flops = measure_bare(runs, data, cfg, input_size, device)
+        times, warmups, flops = measure_bare(runs, data, cfg, input_size, device)
         peak = peak_bf16_flops(device)
         rows = []
-        for run, t, f in zip(runs, times, flops, strict=True):
+        for run, t, w, f in zip(runs, times, warmups, flops, strict=True):
             callback("real", {"method": run.method, "epochs": run.epochs})
             real = time_real(run, data, device, input_size, CLOCKS[cfg.clock])
-            rows.append(summarise(run.method, t, data, cfg, real, f, peak))
+            rows.append({**summarise(run.method, t, data, cfg, real, f, peak), "warmup_s": w})
     add_step_ratios(rows, {m.name for m in methods if m.uses_prompts})
     machine = {
         "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),

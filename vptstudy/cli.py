@@ -842,13 +842,14 @@ def _bench_table(rows: list[dict]):
         title=f"bench: {first['model']} at {first['input_size']}px, batch {first['batch_size']} "
         f"(eval {first['eval_batch_size']}), "
         f"{first['device']}, {first['threads']} thread(s), {first['clock']} clock",
-        caption="images/s; overhead: real epoch / bare compute of the same work; vs FT: bare step time ratio",
+        caption="images/s; overhead: real epoch / bare compute of the same work; vs FT: bare step time ratio; "
+        "warm-up: the untimed first steps (with --compile, mostly compilation)",
         box=box.SIMPLE_HEAD,
         show_edge=False,
         collapse_padding=True,
     )
     table.add_column("method", no_wrap=True)
-    for col in ("bare", "train", "eval", "epoch", "overhead", "vs FT", "peak MB", "MFU %"):
+    for col in ("bare", "train", "eval", "epoch", "overhead", "vs FT", "warm-up", "peak MB", "MFU %"):
         table.add_column(col, justify="right")
     for r in rows:
         table.add_row(
@@ -859,6 +860,7 @@ def _bench_table(rows: list[dict]):
             f"{r['epoch_s']:.2f}s",
             fmt(r["overhead_ratio"], ".3f"),
             fmt(r.get("vpt_to_ft_step_ratio"), ".3f"),
+            f"{r['warmup_s']:.1f}s",
             fmt(r["peak_memory_bytes"] / 2**20, ",.0f"),
             fmt(None if r["mfu"] is None else 100 * r["mfu"], ".1f"),
         )
