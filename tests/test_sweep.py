@@ -17,7 +17,7 @@ from vptstudy import runs
 from vptstudy.config import RunConfig
 from vptstudy.executors import ExecutorSpec, execute
 from vptstudy.study import parse_study
-from vptstudy.sweep import candidates, expand, run_study, select_best
+from vptstudy.sweep import borrowers, candidates, expand, run_study, select_best, with_borrowed
 
 TINY_RUN = {
     "model": "test_vit",
@@ -315,3 +315,43 @@ def test_complete_run_with_a_dead_owners_lock_is_tidied(tmp_path) -> None:
     (run / runs.LOCK).write_text(json.dumps({"pid": 2**22 + 12345, "host": os.uname().nodename}))
     again = fit(cfg)
     assert again["run_dir"] == str(run) and not (run / runs.LOCK).exists()
+
+
+def test_ft_then_pt_borrows_fts_choice_per_task_and_regime() -> None:
+    data = {
+        "name": "b",
+        "kind": "search",
+        "tasks": ["toy/digits", "toy/count"],
+        "methods": ["ft", "ft-then-pt", "vpt-deep"],
+    }
+    units = expand(parse_study(data))
+    links = borrowers(units)
+    labels = {i: u.label for i, u in enumerate(units)}
+    assert {labels[i]: {p: labels[j] for p, j in ph.items()} for i, ph in links.items()} == {
+        "toy/digits ft-then-pt": {"ft": "toy/digits ft"},
+        "toy/count ft-then-pt": {"ft": "toy/count ft"},
+    }
+    lent = with_borrowed(units[1], {"ft": (0.002, 0.0001)})
+    assert lent.base.option("ft_lr") == 0.002 and lent.base.option("ft_wd") == 0.0001
+    # no FT in the study, or FT's lr set for ft-then-pt explicitly: nothing to borrow
+    assert borrowers(expand(parse_study({**data, "methods": ["ft-then-pt"]}))) == {}
+    fixed = {**data, "method_options": {"ft-then-pt": {"ft_lr": 0.01}}}
+    assert borrowers(expand(parse_study(fixed))) == {}
+
+
+def test_ft_then_pt_runs_with_fts_searched_lr(tmp_path) -> None:
+    data = study(
+        tmp_path,
+        methods=["ft", "ft-then-pt"],
+        seeds=[42],
+        grid={"ft": {"lr": [0.002, 0.0001], "wd": [0.0]}, "ft-then-pt": {"lr": [0.5], "wd": [0.0]}},
+    )
+    ft, ftpt = run_study(parse_study(data))
+    assert ft["chosen"] is not None
+    searches = {json.loads(p.read_text())["method"]: json.loads(p.read_text()) for p in tmp_path.rglob("search.json")}
+    assert searches["ft-then-pt"]["method_options"] == {"ft_lr": ft["chosen"][0], "ft_wd": ft["chosen"][1]}
+    for result in ftpt["results"]:
+        config = json.loads((Path(result["run_dir"]) / "config.json").read_text())
+        phases = {p["name"]: p for p in config["resolved"]["phases"]}
+        assert (phases["ft"]["base_lr"], phases["ft"]["weight_decay"]) == ft["chosen"]
+        assert (phases["pt"]["base_lr"], phases["pt"]["weight_decay"]) == (0.5, 0.0)

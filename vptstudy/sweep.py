@@ -9,7 +9,7 @@ evaluates on test. A fixed unit goes straight to its final seeds with the study'
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -109,19 +109,52 @@ def search_file(unit: Unit) -> Path:
     return prepare_run_dir(candidates(unit)[0]).parent.parent / "search.json"
 
 
-def run_study(study: Study, spec: ExecutorSpec | None = None, callback: Callback | None = None) -> list[dict[str, Any]]:
-    """Run a whole study; returns one summary per unit (chosen lr/wd, final results, notes)."""
-    spec = spec or ExecutorSpec()
-    callback = callback or (lambda event, info: None)
-    units = expand(study)
-    searched = [u for u in units if u.search]
-    tune_configs = [c for u in searched for c in candidates(u)]
-    callback("stage", {"name": "search", "runs": len(tune_configs), "units": len(searched)})
-    tune_results = execute(tune_configs, spec, callback)
-    chosen: dict[int, tuple[float, float] | None] = {}
-    notes: dict[int, str] = {}
-    offset = 0
+def _regime_key(cfg: RunConfig) -> tuple[Any, ...]:
+    return (cfg.task, cfg.train_size, cfg.shots, cfg.split_seed)
+
+
+def borrowers(units: list[Unit]) -> dict[int, dict[str, int]]:
+    """``{i: {phase: j}}``: unit ``i`` has a phase that borrows unit ``j``'s chosen lr/wd (see ``Phase.borrow``).
+
+    Only when the study runs the borrowed method on the same task and data regime, and does not set
+    ``<phase>_lr``/``<phase>_wd`` for the borrowing method itself.
+    """
+    index = {(u.base.method, _regime_key(u.base)): j for j, u in enumerate(units)}
+    links: dict[int, dict[str, int]] = {}
     for i, unit in enumerate(units):
+        options = dict(unit.base.method_options)
+        for phase in get_method(unit.base.method).phases:
+            j = index.get((phase.borrow, _regime_key(unit.base)))
+            if j is not None and not {f"{phase.name}_lr", f"{phase.name}_wd"} & options.keys():
+                links.setdefault(i, {})[phase.name] = j
+    return {i: phases for i, phases in links.items() if not set(phases.values()) & links.keys()}  # no chains
+
+
+def with_borrowed(unit: Unit, hparams: dict[str, tuple[float, float]]) -> Unit:
+    """The unit with each borrowing phase's lr/wd set as method options ``<phase>_lr``/``<phase>_wd``."""
+    options = dict(unit.base.method_options)
+    for phase, (lr, wd) in hparams.items():
+        options.update({f"{phase}_lr": lr, f"{phase}_wd": wd})
+    return replace(unit, base=unit.base.replace(method_options=tuple(sorted(options.items()))))
+
+
+def _decide(
+    units: list[Unit],
+    which: list[int],
+    stage: str,
+    spec: ExecutorSpec,
+    callback: Callback,
+    chosen: dict[int, tuple[float, float] | None],
+    notes: dict[int, str],
+) -> None:
+    """Run the searches of ``units[which]`` (fixed units take their fixed lr/wd) and record each choice."""
+    searched = [i for i in which if units[i].search]
+    tune_configs = [c for i in searched for c in candidates(units[i])]
+    callback("stage", {"name": stage, "runs": len(tune_configs), "units": len(searched)})
+    tune_results = execute(tune_configs, spec, callback)
+    offset = 0
+    for i in which:
+        unit = units[i]
         if not unit.search:
             chosen[i] = unit.fixed
             continue
@@ -139,10 +172,33 @@ def run_study(study: Study, spec: ExecutorSpec | None = None, callback: Callback
                 "method": unit.base.method,
                 "regime": unit.label,
                 "rule": "max last-epoch val top-1; ties to smaller lr, then smaller wd",
+                "method_options": dict(unit.base.method_options),
                 "chosen": None if best is None else {"lr": best[0], "wd": best[1]},
                 "candidates": table,
             },
         )
+
+
+def run_study(study: Study, spec: ExecutorSpec | None = None, callback: Callback | None = None) -> list[dict[str, Any]]:
+    """Run a whole study; returns one summary per unit (chosen lr/wd, final results, notes).
+
+    Units whose phases borrow another unit's choice (FT-then-PT's FT phase takes FT's lr/wd) are searched in a
+    second stage, once the units they borrow from have chosen.
+    """
+    spec = spec or ExecutorSpec()
+    callback = callback or (lambda event, info: None)
+    units = expand(study)
+    links = borrowers(units)
+    chosen: dict[int, tuple[float, float] | None] = {}
+    notes: dict[int, str] = {}
+    _decide(units, [i for i in range(len(units)) if i not in links], "search", spec, callback, chosen, notes)
+    if links:
+        for i, phases in links.items():
+            lent = {phase: chosen[j] for phase, j in phases.items() if chosen[j] is not None}
+            units[i] = with_borrowed(units[i], lent)
+            if len(lent) < len(phases):
+                notes[i] = "the borrowed method chose nothing; its phase used the method's fixed lr/wd"
+        _decide(units, list(links), "search (borrowing)", spec, callback, chosen, notes)
     final_configs: list[RunConfig] = []
     owners: list[int] = []
     for i, unit in enumerate(units):

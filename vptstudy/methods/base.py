@@ -31,7 +31,9 @@ class Phase:
     """One training phase: ``prepare`` makes the model ready, then ``cfg.epochs`` epochs with ``optimizer``.
 
     A phase with ``searched=False`` takes its lr/wd from the method options ``<name>_lr``/``<name>_wd`` (or the
-    method's fixed defaults) rather than from the searched ``base_lr``/``weight_decay``.
+    method's fixed defaults) rather than from the searched ``base_lr``/``weight_decay``. With ``borrow`` set to a
+    method's name, a study that also runs that method on the same task and data regime passes that method's chosen
+    lr/wd as those options (unless the study sets them itself).
     """
 
     name: str
@@ -40,6 +42,7 @@ class Phase:
     searched: bool = True
     fixed_lr: float = 0.0005
     fixed_wd: float = 0.001
+    borrow: str | None = None
 
 
 @dataclass(frozen=True)
