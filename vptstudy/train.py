@@ -248,7 +248,7 @@ def fit(cfg: RunConfig, callback: Callback = _quiet) -> dict[str, Any]:
     """Train one run and return its result (also written to ``result.json``).
 
     A complete run is not trained again (its stored result is returned); a partial one resumes from its last
-    per-epoch checkpoint; a run another live worker has claimed returns ``{"status": "busy"}``.
+    checkpoint (see :func:`checkpoint_due`); a run another live worker has claimed returns ``{"status": "busy"}``.
     Raises :class:`UserError` for bad input (nothing written) and :class:`RunFailed` when training diverges
     (``result.json`` then records ``status: failed`` and the reason).
     """
