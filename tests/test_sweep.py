@@ -350,6 +350,7 @@ def test_ft_then_pt_runs_with_fts_searched_lr(tmp_path) -> None:
     assert ft["chosen"] is not None
     searches = {json.loads(p.read_text())["method"]: json.loads(p.read_text()) for p in tmp_path.rglob("search.json")}
     assert searches["ft-then-pt"]["method_options"] == {"ft_lr": ft["chosen"][0], "ft_wd": ft["chosen"][1]}
+    assert ftpt["note"] == f"ft phase lr={ft['chosen'][0]:g} wd={ft['chosen'][1]:g} from ft"
     for result in ftpt["results"]:
         config = json.loads((Path(result["run_dir"]) / "config.json").read_text())
         phases = {p["name"]: p for p in config["resolved"]["phases"]}

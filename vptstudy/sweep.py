@@ -196,8 +196,15 @@ def run_study(study: Study, spec: ExecutorSpec | None = None, callback: Callback
         for i, phases in links.items():
             lent = {phase: chosen[j] for phase, j in phases.items() if chosen[j] is not None}
             units[i] = with_borrowed(units[i], lent)
-            if len(lent) < len(phases):
-                notes[i] = "the borrowed method chose nothing; its phase used the method's fixed lr/wd"
+            borrowed = [
+                f"{ph} phase lr={lr:g} wd={wd:g} from {units[phases[ph]].base.method}" for ph, (lr, wd) in lent.items()
+            ]
+            missing = [
+                f"{ph} phase: {units[phases[ph]].base.method} chose nothing, fixed lr/wd"
+                for ph in phases
+                if ph not in lent
+            ]
+            notes[i] = "; ".join(borrowed + missing)
         _decide(units, list(links), "search (borrowing)", spec, callback, chosen, notes)
     final_configs: list[RunConfig] = []
     owners: list[int] = []
@@ -213,7 +220,7 @@ def run_study(study: Study, spec: ExecutorSpec | None = None, callback: Callback
     for i, unit in enumerate(units):
         mine = [r for r, owner in zip(final_results, owners, strict=True) if owner == i]
         skipped = {r.get("reason") for r in mine if r.get("status") == "skipped"}
-        note = notes.get(i) or ("; ".join(sorted(s for s in skipped if s)) if skipped else "")
+        note = "; ".join(x for x in [notes.get(i, ""), *sorted(s for s in skipped if s)] if x)
         summaries.append(
             {
                 "unit": unit.label,
