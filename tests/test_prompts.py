@@ -144,3 +144,17 @@ def test_frozen_backbone_stays_in_eval_while_prompt_dropout_trains() -> None:
     model.train()
     assert model.training and model.prompt_dropout.training
     assert not any(m.training for m in vit.modules())
+
+
+def test_deep_path_under_bf16_autocast_matches_the_reference_and_trains_prompts() -> None:
+    torch.manual_seed(0)
+    vit = tiny_vit(depth=3).eval()
+    model = PromptedViT(vit).eval()
+    model.add_prompts(4, "deep", 0.0)
+    x = torch.randn(4, 3, 32, 32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fast, ref = model(x), full_token_deep(model, x)
+    assert fast.dtype == ref.dtype == torch.bfloat16
+    torch.testing.assert_close(fast.float(), ref.float(), rtol=0, atol=2e-2)
+    (grad,) = torch.autograd.grad(fast.float().square().sum(), [model.prompt])
+    assert grad.dtype == torch.float32 and grad.abs().sum() > 0 and grad[-1].abs().sum() > 0
