@@ -9,7 +9,6 @@ whole test set, saves the trained tensors and writes ``result.json`` last.
 
 from __future__ import annotations
 
-import io
 import math
 import shutil
 import time
@@ -24,6 +23,7 @@ import torch.nn.functional as F
 from safetensors.torch import save as safetensors_save
 
 from vptstudy import runs
+from vptstudy.atomic import atomic_path
 from vptstudy.config import RunConfig
 from vptstudy.data import TaskData, load_task_data
 from vptstudy.data.pipeline import DeviceImages
@@ -321,9 +321,8 @@ def _read_checkpoint(run: Path) -> dict[str, Any] | None:
 
 
 def _write_checkpoint(run: Path, state: dict[str, Any]) -> None:
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    runs.atomic_write_bytes(run / runs.CHECKPOINT, buffer.getvalue())
+    with atomic_path(run / runs.CHECKPOINT) as tmp:
+        torch.save(state, tmp)  # straight to disk: no in-memory copy of a 1 GB FT checkpoint
 
 
 def train_prepared(p: Prepared, callback: Callback = _quiet) -> dict[str, Any]:

@@ -8,12 +8,12 @@ is rebuilt by the caller.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from vptstudy.atomic import atomic_path
 from vptstudy.data.types import ImageSet
 
 FORMAT = "vptstudy-tensor-cache"
@@ -40,16 +40,9 @@ def load(path: Path, key: str, count: int, size: int) -> ImageSet | None:
 
 def save(path: Path, key: str, data: ImageSet) -> None:
     """Write ``data`` under ``key``: to a temporary file in the same folder, then renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        tensors = {"images": data.images.contiguous(), "labels": data.labels.contiguous()}
+    tensors = {"images": data.images.contiguous(), "labels": data.labels.contiguous()}
+    with atomic_path(path) as tmp:
         save_file(tensors, tmp, metadata={"format": FORMAT, "version": VERSION, "key": key})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def writable_dir(path: Path) -> bool:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from vptstudy.atomic import atomic_path
 from vptstudy.errors import UserError
 from vptstudy.fid.frechet import FrechetError, Stats
 
@@ -26,17 +26,8 @@ CACHE_ENV = "VPTSTUDY_CACHE"
 
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """``np.savez_compressed`` into a temporary file beside ``path``, fsync, then rename over it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, tmp.open("wb") as handle:
+        np.savez_compressed(handle, **arrays)
 
 
 def stats_arrays(stats: Stats, **extra: Any) -> dict[str, np.ndarray]:
