@@ -14,26 +14,21 @@ attention and the MLP runs on the real tokens only. The real tokens' outputs are
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterator
-from functools import reduce
-from operator import mul
-
 import torch
 from timm.models.vision_transformer import Block, VisionTransformer
 from torch import nn
+
+from vptstudy.models.tunable import TunableBackbone, vpt_init_bound
 
 PROMPT_MODES = ("none", "shallow", "deep")
 
 
 def prompt_init_bound(vit: VisionTransformer) -> float:
-    """VPT's uniform init bound ``sqrt(6 / (3 * patch_area + dim))`` (0.0625 for ViT-B/16)."""
-    patch = vit.patch_embed.patch_size
-    area = reduce(mul, patch, 1) if isinstance(patch, tuple | list) else patch * patch
-    return math.sqrt(6.0 / float(3 * area + vit.embed_dim))
+    """VPT's uniform init bound for this ViT's patch size and width (0.0625 for ViT-B/16)."""
+    return vpt_init_bound(vit.patch_embed.patch_size, vit.embed_dim)
 
 
-class PromptedViT(nn.Module):
+class PromptedViT(TunableBackbone):
     """A timm ViT (with its own classification head) plus optional VPT prompts.
 
     Which parameters train is declared by :meth:`set_trainable`; with ``frozen_eval`` the backbone stays in eval
@@ -48,7 +43,6 @@ class PromptedViT(nn.Module):
         self.prompt_mode = "none"
         self.prompt: nn.Parameter | None = None
         self.prompt_dropout = nn.Dropout(0.0)
-        self.frozen_eval = False
 
     # -- structure ---------------------------------------------------------------------------------------
     @property
@@ -72,22 +66,6 @@ class PromptedViT(nn.Module):
         self.prompt = nn.Parameter(data.to(device=ref.device, dtype=ref.dtype))
         self.prompt_mode = mode
         self.prompt_dropout = nn.Dropout(dropout).train(self.training)
-
-    def set_trainable(self, predicate: Callable[[str, nn.Parameter], bool], frozen_eval: bool) -> None:
-        """Train exactly the parameters for which ``predicate(name, param)`` holds; freeze the rest."""
-        for name, param in self.named_parameters():
-            param.requires_grad_(bool(predicate(name, param)))
-        self.frozen_eval = frozen_eval
-        self.train(self.training)
-
-    def trainable_parameters(self) -> Iterator[tuple[str, nn.Parameter]]:
-        return ((n, p) for n, p in self.named_parameters() if p.requires_grad)
-
-    def train(self, mode: bool = True) -> PromptedViT:
-        super().train(mode)
-        if self.frozen_eval:
-            self.vit.eval()
-        return self
 
     # -- forward -----------------------------------------------------------------------------------------
     def _prompt_tokens(self, index: int, batch: int) -> torch.Tensor:

@@ -13,8 +13,7 @@ trainable-parameter predicates are the same for both.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +22,7 @@ from torch import nn
 
 from vptstudy.errors import UserError
 from vptstudy.models.sharing import adopt
+from vptstudy.models.tunable import TunableBackbone, vpt_init_bound
 
 SWIN_PROMPT_MODES = ("none", "deep")
 
@@ -83,7 +83,7 @@ def _blocks(swin: SwinTransformer) -> Iterator[nn.Module]:
         yield from stage.blocks
 
 
-class PromptedSwin(nn.Module):
+class PromptedSwin(TunableBackbone):
     """A timm SwinTransformer (with its own head) plus optional VPT-deep prompts inside every window attention."""
 
     def __init__(self, swin: SwinTransformer) -> None:
@@ -92,7 +92,6 @@ class PromptedSwin(nn.Module):
             raise TypeError(f"PromptedSwin wraps a timm SwinTransformer, got {type(swin).__name__}")
         self.vit = swin
         self.prompt_mode = "none"
-        self.frozen_eval = False
 
     # -- structure ---------------------------------------------------------------------------------------
     def _prompted(self) -> list[PromptedWindowAttention]:
@@ -120,35 +119,18 @@ class PromptedSwin(nn.Module):
         if mode == "none" or num_prompts == 0:
             self.prompt_mode = "none"
             return
-        patch = self.vit.patch_embed.patch_size
-        area = patch[0] * patch[1] if isinstance(patch, tuple | list) else patch * patch
         for block in _blocks(self.vit):
             dim = block.norm1.normalized_shape[-1]
-            bound = math.sqrt(6.0 / float(3 * area + dim))
+            bound = vpt_init_bound(self.vit.patch_embed.patch_size, dim)
             ref = block.norm1.weight
             data = torch.empty(num_prompts, dim).uniform_(-bound, bound, generator=generator)
             block.attn = PromptedWindowAttention(block.attn, block.norm1, data.to(ref.device, ref.dtype), dropout)
         self.prompt_mode = mode
         self.train(self.training)
 
-    def set_trainable(self, predicate: Callable[[str, nn.Parameter], bool], frozen_eval: bool) -> None:
-        """Train exactly the parameters for which ``predicate(name, param)`` holds; freeze the rest."""
-        for name, param in self.named_parameters():
-            param.requires_grad_(bool(predicate(name, param)))
-        self.frozen_eval = frozen_eval
-        self.train(self.training)
-
-    def trainable_parameters(self) -> Iterator[tuple[str, nn.Parameter]]:
-        return ((n, p) for n, p in self.named_parameters() if p.requires_grad)
-
-    def train(self, mode: bool = True) -> PromptedSwin:
-        """With ``frozen_eval`` the backbone stays in eval mode; prompt dropout follows ``mode``."""
-        super().train(mode)
-        if self.frozen_eval:
-            self.vit.eval()
-            for attn in self._prompted():
-                attn.prompt_dropout.train(mode)
-        return self
+    def _after_frozen_eval(self, mode: bool) -> None:
+        for attn in self._prompted():  # the prompts live inside the frozen backbone; their dropout follows mode
+            attn.prompt_dropout.train(mode)
 
     # -- forward -----------------------------------------------------------------------------------------
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
