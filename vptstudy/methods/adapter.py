@@ -16,7 +16,7 @@ from torch import nn
 
 from vptstudy.config import RunConfig
 from vptstudy.errors import UserError
-from vptstudy.methods.base import ADAMW_LR_GRID, WD_GRID, Method, Phase, is_head
+from vptstudy.methods.base import ADAMW_LR_GRID, WD_GRID, Method, Phase, train_head_and
 from vptstudy.methods.modules import adapter_param_names, block_dim, method_options, transformer_blocks
 
 OPTIONS = {"where": "mlp", "reduction": 8, "bottleneck": 0}
@@ -81,7 +81,7 @@ def prepare_adapter(model: nn.Module, cfg: RunConfig, gen: torch.Generator) -> N
         )
     add_adapters(model.vit, PLACES[opts["where"]], opts["reduction"], opts["bottleneck"], gen)
     adapters = adapter_param_names(model)
-    model.set_trainable(lambda name, param: is_head(name) or name in adapters, frozen_eval=True)
+    train_head_and(model, adapters)
 
 
 ADAPTER = Method(

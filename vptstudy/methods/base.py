@@ -7,7 +7,7 @@ needs to the model (prompts, adapters, ...) and marks exactly the trainable para
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import torch
@@ -91,6 +91,11 @@ def train_all(model: PromptedViT) -> None:
 
 def train_head_and_prompts(model: PromptedViT) -> None:
     model.set_trainable(lambda name, param: is_head(name) or is_prompt(name), frozen_eval=True)
+
+
+def train_head_and(model: PromptedViT, names: Collection[str]) -> None:
+    """Frozen backbone (held in eval mode); the head and the parameters ``names`` train."""
+    model.set_trainable(lambda name, param: is_head(name) or name in names, frozen_eval=True)
 
 
 def add_prompts(model: PromptedViT, cfg: RunConfig, mode: str, gen: torch.Generator) -> None:

@@ -16,7 +16,7 @@ from torch import nn
 
 from vptstudy.config import RunConfig
 from vptstudy.errors import UserError
-from vptstudy.methods.base import ADAMW_LR_GRID, WD_GRID, Method, Phase, is_head
+from vptstudy.methods.base import ADAMW_LR_GRID, WD_GRID, Method, Phase, train_head_and
 from vptstudy.methods.modules import adapter_param_names, method_options, named_linears, replace_module
 
 OPTIONS = {"rank": 8, "alpha": 8.0, "targets": "attn.qkv,attn.proj", "dropout": 0.0}
@@ -105,7 +105,7 @@ def prepare_lora(model: nn.Module, cfg: RunConfig, gen: torch.Generator) -> None
             "name layers by suffix, e.g. targets=attn.qkv,attn.proj,mlp.fc1,mlp.fc2",
         )
     lora = adapter_param_names(model)
-    model.set_trainable(lambda name, param: is_head(name) or name in lora, frozen_eval=True)
+    train_head_and(model, lora)
 
 
 LORA = Method(

@@ -12,7 +12,7 @@ from torch import nn
 
 from vptstudy.config import RunConfig
 from vptstudy.errors import UserError
-from vptstudy.methods.base import ADAMW_LR_GRID, WD_GRID, Method, Phase, is_head
+from vptstudy.methods.base import ADAMW_LR_GRID, WD_GRID, Method, Phase, train_head_and
 from vptstudy.methods.modules import method_options, transformer_blocks
 
 OPTIONS = {"k": 1}
@@ -34,7 +34,7 @@ def last_k_names(model: nn.Module, k: int) -> set[str]:
 def prepare_partial_k(model: nn.Module, cfg: RunConfig, gen: torch.Generator) -> None:
     """Train the last k blocks, the final norm and the head; the earlier blocks stay frozen."""
     tuned = last_k_names(model, method_options(cfg, OPTIONS)["k"])
-    model.set_trainable(lambda name, param: is_head(name) or name in tuned, frozen_eval=True)
+    train_head_and(model, tuned)
 
 
 PARTIAL_K = Method(
