@@ -241,30 +241,13 @@ def train(
     if search is not None:
         from vptstudy.config import FINAL_SEEDS
         from vptstudy.methods import get_method
-        from vptstudy.study import Study
+        from vptstudy.study import RUN_KEYS, Study
 
         if search != "grid":
             raise UserError(f"unknown search {search!r}", "--search", "use --search grid")
         m = get_method(method)
-        run = {
-            k: v
-            for k, v in cfg.to_dict().items()
-            if k
-            not in {
-                "task",
-                "method",
-                "seed",
-                "study",
-                "base_lr",
-                "weight_decay",
-                "split",
-                "train_size",
-                "shots",
-                "split_seed",
-                "method_options",
-            }
-        }
-        run.update(train_size=train_size, shots=shots, split_seed=split_seed, method_options=cfg.method_options)
+        run = {k: v for k, v in cfg.to_dict().items() if k in RUN_KEYS}
+        run.update(split_seed=split_seed, method_options=cfg.method_options)
         plan = Study(
             name=study,
             kind="search",
@@ -580,6 +563,40 @@ def _sweep_study(
 TaskListOpt = Annotated[list[str] | None, typer.Option("--task", help="Task (repeat for several).")]
 MethodListOpt = Annotated[list[str] | None, typer.Option("--method", help="Method (repeat for several).")]
 StudyFileOpt = Annotated[Path | None, typer.Option("--study", help="Study TOML file instead of options.")]
+SweepModelOpt = Annotated[str, typer.Option("--model", help="Backbone.")]
+SweepPretrainedOpt = Annotated[bool, typer.Option("--pretrained/--no-pretrained", help="Load pretrained weights.")]
+SweepEpochsOpt = Annotated[int, typer.Option("--epochs", help="Epochs per phase.")]
+SweepBatchOpt = Annotated[int, typer.Option("--batch-size", help="Batch size.")]
+SweepImgSizeOpt = Annotated[int | None, typer.Option("--img-size", help="Input size.")]
+SweepDataRootOpt = Annotated[Path | None, typer.Option("--data-root", help="Data folder.")]
+SweepDownloadOpt = Annotated[bool, typer.Option("--download", help="Let torchvision download full datasets.")]
+SweepCacheDirOpt = Annotated[Path | None, typer.Option("--cache-dir", help="Folder of decoded-image caches.")]
+SweepOutDirOpt = Annotated[Path, typer.Option("--out-dir", help="Root of run directories.")]
+
+
+def _sweep_run(
+    model: str,
+    pretrained: bool,
+    epochs: int,
+    batch_size: int,
+    img_size: int | None,
+    data_root: Path | None,
+    download: bool,
+    cache_dir: Path | None,
+    out_dir: Path,
+) -> dict:
+    """The ``[run]`` table a sweep command's options stand for."""
+    return {
+        "model": model,
+        "pretrained": pretrained,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "img_size": img_size,
+        "data_root": str(data_root) if data_root else None,
+        "out_dir": str(out_dir),
+        "download": download,
+        "cache_dir": str(cache_dir) if cache_dir else None,
+    }
 
 
 @app.command("sweep-datasize")
@@ -591,15 +608,15 @@ def sweep_datasize(
     split_seeds: Annotated[str, typer.Option(help="Seeds of the size splits.")] = "0",
     seeds: Annotated[str | None, typer.Option(help="Final seeds (default 42,44,82,100,800).")] = None,
     search: Annotated[bool, typer.Option("--search/--fixed", help="Fresh lr x wd search per size, or fixed.")] = True,
-    model: Annotated[str, typer.Option(help="Backbone.")] = PAPER_MODEL,
-    pretrained: Annotated[bool, typer.Option(help="Load pretrained weights.")] = True,
-    epochs: Annotated[int, typer.Option(help="Epochs per phase.")] = 100,
-    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 128,
-    img_size: Annotated[int | None, typer.Option(help="Input size.")] = None,
-    data_root: Annotated[Path | None, typer.Option(help="Data folder.")] = None,
-    download: Annotated[bool, typer.Option("--download", help="Let torchvision download full datasets.")] = False,
-    cache_dir: Annotated[Path | None, typer.Option(help="Folder of decoded-image caches.")] = None,
-    out_dir: Annotated[Path, typer.Option(help="Root of run directories.")] = Path("runs"),
+    model: SweepModelOpt = PAPER_MODEL,
+    pretrained: SweepPretrainedOpt = True,
+    epochs: SweepEpochsOpt = 100,
+    batch_size: SweepBatchOpt = 128,
+    img_size: SweepImgSizeOpt = None,
+    data_root: SweepDataRootOpt = None,
+    download: SweepDownloadOpt = False,
+    cache_dir: SweepCacheDirOpt = None,
+    out_dir: SweepOutDirOpt = Path("runs"),
     name: Annotated[str, typer.Option("--name", help="Study name.")] = "datasize",
     executor: ExecutorOpt = "local",
     gpus: GpusOpt = None,
@@ -611,17 +628,7 @@ def sweep_datasize(
     array_parallelism: ParallelOpt = 64,
 ) -> None:
     """Data-size sweep (paper section 4.4): each train size at train:val = 4:1, per method and seed."""
-    run = {
-        "model": model,
-        "pretrained": pretrained,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "img_size": img_size,
-        "data_root": str(data_root) if data_root else None,
-        "out_dir": str(out_dir),
-        "download": download,
-        "cache_dir": str(cache_dir) if cache_dir else None,
-    }
+    run = _sweep_run(model, pretrained, epochs, batch_size, img_size, data_root, download, cache_dir, out_dir)
     study = _sweep_study(
         "datasize",
         study_file,
@@ -647,15 +654,15 @@ def sweep_oneshot(
     draws: Annotated[int, typer.Option(help="Seeded draws (each its own split seed).")] = 5,
     seeds: Annotated[str | None, typer.Option(help="Training seeds per draw (default 42,44,82,100,800).")] = None,
     search: Annotated[bool, typer.Option("--search/--fixed", help="lr x wd search per draw, or fixed.")] = False,
-    model: Annotated[str, typer.Option(help="Backbone.")] = PAPER_MODEL,
-    pretrained: Annotated[bool, typer.Option(help="Load pretrained weights.")] = True,
-    epochs: Annotated[int, typer.Option(help="Epochs per phase.")] = 100,
-    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 128,
-    img_size: Annotated[int | None, typer.Option(help="Input size.")] = None,
-    data_root: Annotated[Path | None, typer.Option(help="Data folder.")] = None,
-    download: Annotated[bool, typer.Option("--download", help="Let torchvision download full datasets.")] = False,
-    cache_dir: Annotated[Path | None, typer.Option(help="Folder of decoded-image caches.")] = None,
-    out_dir: Annotated[Path, typer.Option(help="Root of run directories.")] = Path("runs"),
+    model: SweepModelOpt = PAPER_MODEL,
+    pretrained: SweepPretrainedOpt = True,
+    epochs: SweepEpochsOpt = 100,
+    batch_size: SweepBatchOpt = 128,
+    img_size: SweepImgSizeOpt = None,
+    data_root: SweepDataRootOpt = None,
+    download: SweepDownloadOpt = False,
+    cache_dir: SweepCacheDirOpt = None,
+    out_dir: SweepOutDirOpt = Path("runs"),
     name: Annotated[str, typer.Option("--name", help="Study name.")] = "oneshot",
     executor: ExecutorOpt = "local",
     gpus: GpusOpt = None,
@@ -667,17 +674,7 @@ def sweep_oneshot(
     array_parallelism: ParallelOpt = 64,
 ) -> None:
     """One-shot sweep (paper Tables 3-4): k images per class for train and val, several seeded draws."""
-    run = {
-        "model": model,
-        "pretrained": pretrained,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "img_size": img_size,
-        "data_root": str(data_root) if data_root else None,
-        "out_dir": str(out_dir),
-        "download": download,
-        "cache_dir": str(cache_dir) if cache_dir else None,
-    }
+    run = _sweep_run(model, pretrained, epochs, batch_size, img_size, data_root, download, cache_dir, out_dir)
     study = _sweep_study(
         "oneshot", study_file, name, task, method, seeds, search, run, {"shots": shots, "draws": draws}
     )
