@@ -1,6 +1,8 @@
 """`vptstudy bench` on two revisions, alternately, with the ranges side by side (the before/after of a change).
 
-    .venv/bin/python benchmarks/ab_bench.py --before e8392ee [--after WORKTREE|REV] [--trials 2] -- [bench options]
+    .venv/bin/python benchmarks/ab_bench.py [--before e8392ee] [--after WORKTREE|REV] [--trials 2] -- [bench options]
+
+Without ``--before`` it repeats the bench on one revision (min-max over the trials).
 
 Each revision is checked out with ``git worktree`` into a temporary folder (the working tree itself for
 ``--after WORKTREE``, the default) and imported from there with this interpreter, so both sides share the same
@@ -66,29 +68,29 @@ def span(values: list[float], key: str) -> str:
     return format(lo, spec) if lo == hi else f"{format(lo, spec)}-{format(hi, spec)}"
 
 
-def table(trials: dict[str, list[list[dict[str, Any]]]], labels: tuple[str, str]) -> str:
-    """A markdown table: per method and figure, the before range -> the after range."""
-    lines = [f"| method | figure | {labels[0]} | {labels[1]} |", "|---|---|---:|---:|"]
+def table(trials: dict[str, list[list[dict[str, Any]]]], labels: tuple[str, ...]) -> str:
+    """A markdown table: per method and figure, each revision's range."""
+    lines = ["| method | figure | " + " | ".join(labels) + " |", "|---|---|" + "---:|" * len(labels)]
     methods = [row["method"] for row in trials[labels[0]][0]]
     for i, method in enumerate(methods):
         for key in FIGURES:
             cells = [span([t[i][key] for t in trials[label] if t[i].get(key) is not None], key) for label in labels]
-            if cells != ["-", "-"]:
+            if any(cell != "-" for cell in cells):
                 name = "peak MB" if key == "peak_memory_bytes" else key
-                lines.append(f"| {method} | {name} | {cells[0]} | {cells[1]} |")
+                lines.append(f"| {method} | {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--before", required=True, help="git revision measured first in each pair")
+    parser.add_argument("--before", default=None, help="git revision measured first in each pair (optional)")
     parser.add_argument("--after", default="WORKTREE", help="git revision, or WORKTREE (default)")
     parser.add_argument("--trials", type=int, default=2)
     parser.add_argument("--json", default=None, help="write every trial here")
     parser.add_argument("bench_args", nargs=argparse.REMAINDER, help="-- then `vptstudy bench` options")
     args = parser.parse_args()
     bench_args = [a for a in args.bench_args if a != "--"]
-    labels = (args.before, args.after)
+    labels = (args.after,) if args.before is None else (args.before, args.after)
     if args.before == args.after:
         parser.error("--before and --after name the same revision")
     trials: dict[str, list[list[dict[str, Any]]]] = {label: [] for label in labels}
