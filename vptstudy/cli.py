@@ -123,6 +123,9 @@ def _root(
     STATE["debug"] = debug
 
 
+WIDE_TASKS_TABLE = 130  # columns the tasks table needs to hold "how to get it" readably
+
+
 @app.command()
 def tasks(
     data_root: Annotated[
@@ -137,20 +140,23 @@ def tasks(
     from vptstudy.data.status import LAYOUTS, task_rows
 
     root = resolve_root(str(data_root) if data_root else None)
+    wide = out.width >= WIDE_TASKS_TABLE  # narrow terminals: preprocessing and how to get the data go below
     table = Table(title=f"Tasks (data root: {root})", caption="; ".join(LAYOUTS))
-    for col in ("task", "group", "classes", "disparity", "preprocess", "available here", "how to get it"):
-        table.add_column(col, overflow="fold")
-    for row in task_rows(root):
-        table.add_row(
-            row["task"],
-            row["group"],
-            str(row["classes"] or "from data"),
-            row["disparity"],
-            row["preprocess"],
-            row["available"],
-            row["get_it"],
-        )
+    for col in ("task", "group", "classes", "disparity", *(("preprocess",) if wide else ())):
+        table.add_column(col, no_wrap=True)  # short values, and task names to copy: never broken
+    table.add_column("available here", overflow="fold")
+    if wide:
+        table.add_column("how to get it", overflow="fold")
+    rows = task_rows(root)
+    for row in rows:
+        cells = [row["task"], row["group"], str(row["classes"] or "from data"), row["disparity"]]
+        extra = [row["preprocess"], row["available"], row["get_it"]] if wide else [row["available"]]
+        table.add_row(*cells, *extra)
     out.print(table)
+    if not wide:
+        out.print("[bold]preprocessing and how to get the data[/]")
+        for row in rows:
+            out.print(f"  [bold]{row['task']}[/] ({row['preprocess']}): {row['get_it']}")
 
 
 @app.command(cls=_TrainCommand)
