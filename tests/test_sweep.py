@@ -356,3 +356,17 @@ def test_ft_then_pt_runs_with_fts_searched_lr(tmp_path) -> None:
         phases = {p["name"]: p for p in config["resolved"]["phases"]}
         assert (phases["ft"]["base_lr"], phases["ft"]["weight_decay"]) == ft["chosen"]
         assert (phases["pt"]["base_lr"], phases["pt"]["weight_decay"]) == (0.5, 0.0)
+
+
+def test_report_prints_one_row_per_task_when_the_terminal_is_narrow(tmp_path, capsys, monkeypatch) -> None:
+    from tests.cli_helpers import run_cli
+    from vptstudy.console import out
+
+    grid = {m: {"lr": [1.0], "wd": [0.0]} for m in ("linear", "vpt-deep")}
+    run_study(parse_study(study(tmp_path, methods=["linear", "vpt-deep"], grid=grid, seeds=[42])))
+    wide = run_cli(["report", str(tmp_path)], capsys, monkeypatch)
+    assert wide.code == 0 and "┃ method" in wide.out and "│ linear " in wide.out
+    monkeypatch.setattr(out, "width", 48)  # the method-per-row table is 53 wide
+    narrow = run_cli(["report", str(tmp_path / "t"), "--out", str(tmp_path / "r")], capsys, monkeypatch)
+    assert narrow.code == 0 and "│ toy/digits " in narrow.out and "┃ linear " in narrow.out
+    assert max(len(line) for line in narrow.out.splitlines() if "│" in line) <= 48

@@ -715,13 +715,24 @@ def run_cmd(
     )
 
 
+def _grid_table(title: str, header: list[str], rows: list[list[str]]):
+    """A rich table of strings with no cell broken mid-value."""
+    from rich.table import Table as RichTable
+
+    table = RichTable(title=title)
+    for col in header:
+        table.add_column(col, no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
 @app.command()
 def report(
     runs_dir: Annotated[Path, typer.Argument(help="Folder of run directories (a study or the whole out dir).")],
     out: Annotated[Path | None, typer.Option(help="Where report.md/report.csv go (default: RUNS_DIR).")] = None,
 ) -> None:
     """Paper-style tables: mean ± std test accuracy, group means, wins against FT; markdown + CSV."""
-    from rich.table import Table as RichTable
 
     from vptstudy.analysis.tables import collect, table_rows, write_report
     from vptstudy.console import out as stdout
@@ -733,11 +744,12 @@ def report(
         raise UserError(f"no runs under {str(runs_dir)!r}", "RUNS_DIR", "pass the folder your sweeps wrote to")
     for table in rep.tables:
         header, rows = table_rows(table)
-        rich_table = RichTable(title=f"{table.study}: {table.regime} (test acc %, mean ± std; wins vs FT)")
-        for col in header:
-            rich_table.add_column(col)
-        for row in rows:
-            rich_table.add_row(*row)
+        title = f"{table.study}: {table.regime} (test acc %, mean ± std; wins vs FT)"
+        rich_table = _grid_table(title, header, rows)
+        natural = stdout.measure(rich_table, options=stdout.options.update_width(10_000)).maximum
+        if natural > stdout.width:  # too wide: one row per task, one column per method
+            columns = list(zip(header, *rows, strict=True))
+            rich_table = _grid_table(title, ["", *columns[0][1:]], [list(c) for c in columns[1:]])
         stdout.print(rich_table)
     for failed in rep.failed:
         stdout.print(f"[red]failed:[/] {failed.get('run_dir')}: {failed.get('reason')}")
