@@ -19,6 +19,7 @@ from vptstudy.figures.select import Run, method_order
 from vptstudy.figures.style import method_color, new_figure, save_figure
 
 SCALES = ("linear", "log")
+LEGEND_INSIDE = 8  # legend entries that fit inside a panel without hiding the curves
 
 
 def _values(rows: list[dict[str, Any]], key: str) -> list[float]:
@@ -80,7 +81,10 @@ def _draw_task(ax: Axes, task: str, task_runs: list[Run], scale: str) -> None:
     handles, labels = ax.get_legend_handles_labels()
     handles += [Line2D([], [], color="0.2", ls="-"), Line2D([], [], color="0.2", ls="--")]
     labels += ["train", "test"]
-    ax.legend(handles, labels, loc="best", frameon=False)
+    if len(labels) <= LEGEND_INSIDE:
+        ax.legend(handles, labels, loc="best", frameon=False)
+    else:  # many runs: a legend inside would cover the curves, so it goes under the panel
+        ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2, fontsize=7, frameon=False)
 
 
 def plot_curves(

@@ -83,7 +83,7 @@ def plot_datasize(
         handles += [Line2D([], [], color="0.2", ls=style[m]) for m in methods]
         ax.legend(handles, group_tasks + methods, frameon=False, loc="best")
     seeds = max(len(v) for by_size in points.values() for v in by_size.values())
-    band = "+-1 std band" if seeds > 1 else "one seed per point"
-    fig.suptitle(title or f"Test accuracy against training-set size (mean over up to {seeds} seeds, {band})")
+    spread = f"mean ± 1 std over up to {seeds} seeds" if seeds > 1 else "one seed per point"
+    fig.suptitle(title or f"Test accuracy against training-set size ({spread})")
     fig.tight_layout()
     return save_figure(fig, out, formats)
