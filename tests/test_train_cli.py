@@ -216,7 +216,7 @@ def test_bad_input_is_one_line_exit_2_and_no_run_dir(case, tmp_path, capsys, mon
     extra = [] if "--model" in args else ["--model", "test_vit", "--no-pretrained"]
     res = run_cli(["train", *args, *extra, "--img-size", "32", "--out-dir", str(tmp_path / "out")], capsys, monkeypatch)
     assert res.code == 2, res.err
-    lines = res.err.strip().splitlines()
+    lines = res.err.splitlines()  # exactly one line: no blank line from a progress display either
     assert len(lines) == 1 and lines[0].startswith("vptstudy: error: "), res.err
     assert message in lines[0]
     assert not (tmp_path / "out").exists()

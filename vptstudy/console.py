@@ -9,6 +9,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -27,8 +28,24 @@ def num(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+class LazyProgress(Progress):
+    """A Progress that starts drawing at its first task, so an error before any work leaves no empty line."""
+
+    def __enter__(self) -> LazyProgress:
+        return self
+
+    def add_task(self, *args: Any, **kwargs: Any) -> TaskID:
+        if not self.live.is_started:
+            self.start()
+        return super().add_task(*args, **kwargs)
+
+    def stop(self) -> None:
+        if self.live.is_started:  # rich prints a newline on stop even when nothing was drawn
+            super().stop()
+
+
 def make_progress() -> Progress:
-    return Progress(
+    return LazyProgress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
