@@ -278,7 +278,9 @@ def pretrain_toy(
     batch_size: Annotated[int, typer.Option(help="Images per step.")] = 128,
     lr: Annotated[float, typer.Option("--lr", help="Peak AdamW learning rate.")] = 1e-3,
     wd: Annotated[float, typer.Option("--wd", help="AdamW weight decay (weight matrices).")] = 0.05,
-    warmup_steps: Annotated[int, typer.Option(help="Linear warm-up steps before cosine decay.")] = 100,
+    warmup_steps: Annotated[
+        int | None, typer.Option(help="Linear warm-up steps before cosine decay (default: 5% of --steps).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the initialisation and the image stream.")] = 0,
     eval_images: Annotated[int, typer.Option(help="Held-out upstream images for the final accuracy.")] = 2000,
     threads: Annotated[int | None, typer.Option(help="CPU threads (default: torch's); 1 suits a busy CPU.")] = None,
@@ -295,7 +297,7 @@ def pretrain_toy(
         batch_size=batch_size,
         lr=lr,
         weight_decay=wd,
-        warmup_steps=warmup_steps,
+        warmup_steps=warmup_steps if warmup_steps is not None else steps // 20,
         seed=seed,
         eval_images=eval_images,
         threads=threads,
@@ -1002,11 +1004,9 @@ def main() -> None:
         sys.exit(130)
     except (typer.Exit, typer.Abort) as exc:
         sys.exit(getattr(exc, "exit_code", 1))
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
+    except Exception as exc:  # usage errors (unknown option, missing argument) carry their own message and exit code
+        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
+            exc.show()  # typer vendors click (typer._click), so match the interface, not click's class
             sys.exit(exc.exit_code)
         raise
 
