@@ -148,3 +148,17 @@ def test_figure_renders_png_and_pdf(tmp_path):
 
     height, width = imread(paths[0]).shape[:2]
     assert width > height > 300  # a wide, readable bar chart
+
+
+def test_runs_of_other_regimes_only_say_why_nothing_is_used(tmp_path) -> None:
+    from tests.test_figures import fake_run
+    from vptstudy import runs
+    from vptstudy.analysis.quadrant import accuracies_from_runs
+    from vptstudy.errors import UserError
+
+    for method in ("ft", "vpt-deep"):
+        run = fake_run(tmp_path, "toy/count", method, train_size=120)
+        result = {"status": "ok", "task": "toy/count", "method": method, "split": "final", "train_size": 120}
+        runs.atomic_write_json(run / runs.RESULT, {**result, "final": {"test_acc": 0.5}})
+    with pytest.raises(UserError, match="its 2 final runs are of data-size or one-shot regimes"):
+        accuracies_from_runs(tmp_path)

@@ -161,12 +161,16 @@ def accuracies_from_runs(root: str | Path, study: str | None = None) -> dict[str
         raise UserError(f"runs folder {str(root)!r} not found", "--runs", "pass the --out-dir of your runs")
     accs: dict[tuple[str, str], list[float]] = defaultdict(list)
     studies: set[str] = set()
+    other_regimes = 0
     for run in runs.iter_runs(root):
         result = runs.read_result(run)
         if not result or result.get("status") != "ok" or result.get("split") != "final":
             continue
-        if result.get("shots") or result.get("train_size") or (result.get("final") or {}).get("test_acc") is None:
-            continue  # one-shot and data-size sweeps are other regimes
+        if result.get("shots") or result.get("train_size"):
+            other_regimes += 1  # one-shot and data-size sweeps are other regimes
+            continue
+        if (result.get("final") or {}).get("test_acc") is None:
+            continue
         if study is not None and result.get("study") != study:
             continue
         studies.add(str(result.get("study")))
@@ -176,6 +180,13 @@ def accuracies_from_runs(root: str | Path, study: str | None = None) -> dict[str
             f"runs of several studies under {str(root)!r}: {', '.join(sorted(studies))}",
             "--study",
             "name the study to use",
+        )
+    if not accs and other_regimes:
+        raise UserError(
+            f"no default-protocol final runs under {str(root)!r}; its {other_regimes} final runs are of data-size or "
+            "one-shot regimes (train_size/shots), which Figure 3 does not use",
+            "RUNS",
+            "pass a folder of train800val200 final runs, or a JSON {task: {method: accuracy}}",
         )
     out: dict[str, dict[str, float]] = defaultdict(dict)
     for (task, method), values in accs.items():
