@@ -64,7 +64,6 @@ class TrainProgress:
         self.progress, self.label = progress, label
         self.load_task: Any = None
         self.task: Any = None
-        self.phases_seen = 0
 
     def __call__(self, event: str, info: dict[str, Any]) -> None:
         p = self.progress

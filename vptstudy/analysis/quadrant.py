@@ -73,10 +73,6 @@ class Quadrant:
     def expected(self) -> str:
         return PAPER_EXPECTS[(self.fid_level, self.disparity)]
 
-    @property
-    def vpt_share(self) -> float | None:
-        return self.vpt_wins / len(self.tasks) if self.tasks else None
-
 
 @dataclass
 class QuadrantTable:

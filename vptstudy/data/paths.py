@@ -44,7 +44,3 @@ def safe_relpath(rel: str, where: str) -> str:
             "list files must hold paths relative to their folder, without '..'",
         )
     return rel
-
-
-def first_dir(candidates: list[Path]) -> Path | None:
-    return next((p for p in candidates if p.is_dir()), None)

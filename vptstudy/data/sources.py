@@ -54,16 +54,6 @@ def scan_image_folder(root: Path, where: str = "--data-root") -> tuple[list[str]
     return classes, items
 
 
-def decode_items(items: list[tuple[Path, int]], size: int, progress: Progress | None = None) -> ImageSet:
-    """Decode and resize ``(file, label)`` pairs into an :class:`ImageSet`."""
-    out = torch.empty(len(items), 3, size, size, dtype=torch.uint8)
-    for i, (path, _) in enumerate(items):
-        out[i] = images.decode_resized(path, size)
-        if progress is not None:
-            progress(i + 1, len(items))
-    return ImageSet(out, torch.tensor([label for _, label in items], dtype=torch.long))
-
-
 def image_folder_catalog(root: Path, where: str = "--data-root") -> tuple[list[str], Catalog]:
     """Class names and a catalog of a class-per-folder tree (labels follow the sorted folder names)."""
     classes, items = scan_image_folder(root, where)

@@ -20,20 +20,6 @@ def index_hash(index: torch.Tensor) -> str:
     return hashlib.sha1(index.to(torch.int64).numpy().tobytes()).hexdigest()[:12]
 
 
-def train_val_test_split(
-    n: int, n_train: int, n_val: int, seed: int, where: str
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Seeded split of ``n`` items into ``n_train``/``n_val`` and the rest as test."""
-    if n_train + n_val >= n:
-        raise UserError(
-            f"cannot take {n_train}+{n_val} train/val images from {n}",
-            where,
-            f"ask for at most {n - 1} train+val images in all",
-        )
-    perm = permutation(n, seed)
-    return perm[:n_train], perm[n_train : n_train + n_val], perm[n_train + n_val :]
-
-
 def stratified_take(labels: torch.Tensor, n: int, seed: int, where: str) -> torch.Tensor:
     """``n`` indices drawn so each class keeps its share (largest remainders), seeded; errors if ``n`` > len."""
     total = int(labels.shape[0])

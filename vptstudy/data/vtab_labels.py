@@ -12,7 +12,6 @@ CLEVR_DIST_THRESHOLDS = (0.0, 8.0, 8.5, 9.0, 9.5, 10.0, 100.0)  # 6 classes
 KITTI_DIST_THRESHOLDS = (-100.0, 8.0, 20.0, 999.0)  # 3 distance bins + "no vehicle"
 KITTI_VEHICLES = ("Car", "Van", "Truck")
 KITTI_NO_VEHICLE_Z = 1000.0
-CALTECH_BACKGROUND = "BACKGROUND_Google"
 
 
 def bin_index(value: float, thresholds: Sequence[float]) -> int:

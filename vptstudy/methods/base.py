@@ -16,8 +16,6 @@ from torch import nn
 from vptstudy.config import RunConfig
 from vptstudy.models.prompts import PromptedViT
 
-OPTIMIZERS = ("sgd", "adamw")
-
 # Paper section 4.1 / official VPT code: SGD grid for prompt and linear methods, AdamW grid for full tuning.
 SGD_LR_GRID = (50.0, 25.0, 10.0, 5.0, 2.5, 1.0, 0.5, 0.25, 0.1, 0.05)
 ADAMW_LR_GRID = (0.005, 0.001, 0.0005, 0.0001)

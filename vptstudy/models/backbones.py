@@ -29,11 +29,6 @@ WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".npz", ".tar")
 BACKBONES = (VisionTransformer, SwinTransformer)
 
 
-def model_names() -> list[str]:
-    """Names accepted by ``--model``: the embedded backbones, then timm's ViTs and Swins."""
-    return sorted(EMBEDDED) + timm.list_models("vit_*") + timm.list_models("test_vit*") + timm.list_models("swin_*")
-
-
 def _check_model_name(name: str) -> str:
     if name in EMBEDDED:
         return name
