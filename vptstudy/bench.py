@@ -37,10 +37,11 @@ from vptstudy.data import load_task_data
 from vptstudy.data.types import ImageSet, Preprocess, TaskData
 from vptstudy.errors import UserError
 from vptstudy.methods import get_method
-from vptstudy.models.backbones import create_backbone, default_input_size
-from vptstudy.models.wrap import TunedModel, wrap_backbone
+from vptstudy.models.backbones import default_input_size
+from vptstudy.models.wrap import TunedModel
 from vptstudy.train import (
     Prepared,
+    build_model,
     eval_batch_size,
     make_optimizer,
     param_groups,
@@ -220,18 +221,10 @@ def run_config(cfg: BenchConfig, method: str, out_dir: str) -> RunConfig:
     )
 
 
-def _build_model(cfg: RunConfig, num_classes: int, device: torch.device) -> TunedModel:
-    torch.manual_seed(cfg.seed)
-    backbone = create_backbone(
-        cfg.model, num_classes, pretrained=cfg.pretrained, weights=cfg.weights, img_size=cfg.img_size
-    )
-    return wrap_backbone(backbone).to(device)
-
-
 def make_subject(run: RunConfig, num_classes: int, device: torch.device) -> Subject:
     """A method's model with every phase's structure applied and the last phase's optimizer, as fit() builds."""
     method = get_method(run.method)
-    model = _build_model(run, num_classes, device)
+    model = build_model(run, num_classes).to(device)
     method.build(model, run, torch.Generator().manual_seed(run.seed + 1))
     model.to(device)
     phase = method.phases[-1]
@@ -351,7 +344,7 @@ def time_real(
 ) -> dict[str, float]:
     """Median epoch, train and eval seconds of real epochs, and the peak memory, through train_prepared()."""
     method = get_method(run.method)
-    model = _build_model(run, data.num_classes, device)
+    model = build_model(run, data.num_classes).to(device)
     prepared = Prepared(run, method, device, data, model, input_size, Path(run.out_dir) / run.method)
     clock = EpochClock(-(-len(data.train) // run.batch_size), device, now)
     if device.type == "cuda":

@@ -11,9 +11,8 @@ from safetensors.torch import load_file
 from vptstudy import runs
 from vptstudy.errors import UserError
 from vptstudy.methods import get_method
-from vptstudy.models.backbones import create_backbone
 from vptstudy.models.prompts import PromptedViT
-from vptstudy.models.wrap import wrap_backbone
+from vptstudy.train import build_model
 
 
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> PromptedViT:
@@ -39,21 +38,12 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> Prompte
     cfg = runs.read_config(run)
     method = get_method(cfg.method)
     stored = load_file(str(run / runs.TRAINABLE))
-    backbone_keys = {
-        f"vit.{k}"
-        for k in create_backbone(cfg.model, 1, pretrained=False, img_size=cfg.img_size).state_dict()
-        if not k.startswith("head.")
-    }
-    needs_pretrained = cfg.pretrained and not backbone_keys <= stored.keys()
-    torch.manual_seed(cfg.seed)
-    backbone = create_backbone(
-        cfg.model,
-        meta["resolved"]["num_classes"],
-        pretrained=needs_pretrained,
-        weights=cfg.weights if needs_pretrained else None,
-        img_size=cfg.img_size,
-    )
-    model = method.build(wrap_backbone(backbone), cfg)
+    num_classes = meta["resolved"]["num_classes"]
+    model = build_model(cfg.replace(pretrained=False, weights=None), num_classes)  # a run that stored all it needs
+    backbone_keys = {k for k in model.state_dict() if k.startswith("vit.") and not k.startswith("vit.head.")}
+    if cfg.pretrained and not backbone_keys <= stored.keys():  # frozen weights come from the pretrained backbone
+        model = build_model(cfg, num_classes)
+    model = method.build(model, cfg)
     own = model.state_dict()
     unknown = sorted(set(stored) - set(own))
     mismatched = sorted(k for k in stored if k in own and own[k].shape != stored[k].shape)

@@ -199,13 +199,18 @@ def prepare(cfg: RunConfig, callback: Callback = _quiet) -> Prepared:
     device = resolve_device(cfg.device)
     input_size = cfg.img_size or default_input_size(cfg.model)
     data = load_task_data(cfg, input_size, lambda done, total: callback("load", {"done": done, "total": total}))
-    torch.manual_seed(cfg.seed)
-    backbone = create_backbone(
-        cfg.model, data.num_classes, pretrained=cfg.pretrained, weights=cfg.weights, img_size=cfg.img_size
-    )
-    model = wrap_backbone(backbone)
+    model = build_model(cfg, data.num_classes)
     method.check(model, cfg)
     return Prepared(cfg, method, device, data, model.to(device), input_size, prepare_run_dir(cfg))
+
+
+def build_model(cfg: RunConfig, num_classes: int) -> PromptedViT:
+    """The run's backbone with a fresh ``num_classes`` head in its tunable wrapper (seeded, on the CPU)."""
+    torch.manual_seed(cfg.seed)
+    backbone = create_backbone(
+        cfg.model, num_classes, pretrained=cfg.pretrained, weights=cfg.weights, img_size=cfg.img_size
+    )
+    return wrap_backbone(backbone)
 
 
 def prepare_run_dir(cfg: RunConfig) -> Path:
