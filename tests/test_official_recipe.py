@@ -92,3 +92,26 @@ def test_unknown_head_init_is_refused():
 def test_wrapped_toy_backbone_gets_the_official_head():
     model = wrap_backbone(create_backbone("toy-vit", 7, pretrained=False))
     assert torch.all(model.vit.head.bias == torch.tensor(SPECIAL_BIAS, dtype=torch.float32))
+
+
+def test_mixed_trains_everything_with_the_encoder_in_eval_mode():
+    """S src/models/vit_prompt/vit.py:100-107: Mixed's encoder and embeddings stay in eval mode while training."""
+    cfg = RunConfig(
+        task="toy/digits",
+        method="mixed",
+        model="test_vit",
+        pretrained=False,
+        img_size=32,
+        num_prompts=2,
+        prompt_dropout=0.0,
+    )
+    model = wrap_backbone(create_backbone("test_vit", 5, dropout=0.1, **ARCH))  # dropout present, must not act
+    get_method("mixed").build(model, cfg)
+    model.train()
+    assert all(p.requires_grad for p in model.parameters())
+    assert model.training and not any(m.training for m in model.vit.modules())
+    x = torch.randn(4, 3, 32, 32)
+    assert torch.equal(model(x), model(x))
+    model.prompt_dropout.p = 0.5  # prompt dropout still follows the wrapper's mode
+    assert model.prompt_dropout.training
+    assert not torch.allclose(model(x), model(x))

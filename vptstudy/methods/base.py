@@ -92,6 +92,11 @@ def train_all(model: PromptedViT) -> None:
     model.set_trainable(lambda name, param: True, frozen_eval=False)
 
 
+def train_all_encoder_eval(model: PromptedViT) -> None:
+    """Every parameter trains, but the backbone stays in eval mode (no dropout, no drop-path): Mixed."""
+    model.set_trainable(lambda name, param: True, frozen_eval=True)
+
+
 def train_head_and_prompts(model: PromptedViT) -> None:
     model.set_trainable(lambda name, param: is_head(name) or is_prompt(name), frozen_eval=True)
 
