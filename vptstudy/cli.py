@@ -142,14 +142,15 @@ def tasks(
     root = resolve_root(str(data_root) if data_root else None)
     wide = out.width >= WIDE_TASKS_TABLE  # narrow terminals: preprocessing and how to get the data go below
     table = Table(title=f"Tasks (data root: {root})", caption="; ".join(LAYOUTS))
-    for col in ("task", "group", "classes", "disparity", *(("preprocess",) if wide else ())):
+    for col in ("task", "group", "classes", "disparity", "prompts", *(("preprocess",) if wide else ())):
         table.add_column(col, no_wrap=True)  # short values, and task names to copy: never broken
     table.add_column("available here", overflow="fold")
     if wide:
         table.add_column("how to get it", overflow="fold")
     rows = task_rows(root)
     for row in rows:
-        cells = [row["task"], row["group"], str(row["classes"] or "from data"), row["disparity"]]
+        prompts = str(row["prompts"] or "-")  # the study's per-task prompt length (VTAB-1k only)
+        cells = [row["task"], row["group"], str(row["classes"] or "from data"), row["disparity"], prompts]
         extra = [row["preprocess"], row["available"], row["get_it"]] if wide else [row["available"]]
         table.add_row(*cells, *extra)
     out.print(table)
