@@ -69,7 +69,7 @@ def file_catalog(source: str, part: str, files: list[Path], labels: list[int]) -
     def read(i: int, size: int) -> torch.Tensor:
         return images.decode_resized(Path(names[i]), size)
 
-    return Catalog(source, part, names, _labels(labels), read)
+    return Catalog(source, part, names, _labels(labels), read, root=Path("."))
 
 
 def dataset_catalog(source: str, part: str, ds: Any, labels: Any) -> Catalog:

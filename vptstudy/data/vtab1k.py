@@ -62,7 +62,7 @@ def _catalog(folder: Path, part: str, items: list[tuple[str, int]]) -> Catalog:
         return images.decode_resized(folder / names[i], size)
 
     labels = torch.tensor([label for _, label in items], dtype=torch.long)
-    return Catalog(f"vtab1k:{folder.resolve()}", part, names, labels, read)
+    return Catalog(f"vtab1k:{folder.resolve()}", part, names, labels, read, root=folder)
 
 
 def open_folder(folder: Path, num_classes: int) -> Parts:

@@ -128,6 +128,16 @@ def sample_indices(total: int, max_images: int | None, seed: int) -> torch.Tenso
     return torch.from_numpy(np.sort(rng.choice(total, size=max_images, replace=False)))
 
 
+def split_config(task: str, split: str, data_root: str | None = None, cache_dir: str | None = None) -> Any:
+    """The RunConfig whose data holds ``split`` of ``task`` (``trainval`` and ``test`` come from a final run)."""
+    from vptstudy.config import RunConfig
+
+    if split not in SPLITS:
+        raise UserError(f"unknown split {split!r}", "--split", f"use one of {', '.join(SPLITS)}")
+    final = split in ("trainval", "test")
+    return RunConfig(task=task, method="ft", split="final" if final else "tune", data_root=data_root, cache_dir=cache_dir)
+
+
 def load_task_split(
     task: str,
     split: str,
@@ -140,19 +150,9 @@ def load_task_split(
 
     ``trainval`` is the tuning data of the paper's protocol (train800val200 for VTAB-1k): train and val together.
     """
-    from vptstudy.config import RunConfig
     from vptstudy.data import load_task_data
 
-    if split not in SPLITS:
-        raise UserError(f"unknown split {split!r}", "--split", f"use one of {', '.join(SPLITS)}")
-    cfg = RunConfig(
-        task=task,
-        method="ft",
-        split="final" if split in ("trainval", "test") else "tune",
-        data_root=data_root,
-        cache_dir=cache_dir,
-    )
-    data = load_task_data(cfg, size, progress)
+    data = load_task_data(split_config(task, split, data_root, cache_dir), size, progress)
     chosen = {"trainval": data.train, "train": data.train, "val": data.val, "test": data.test}[split]
     if chosen is None:
         raise UserError(f"task {task} has no {split} split", "--split", "use trainval, train or test")
