@@ -238,7 +238,8 @@ def task_stats(
 ) -> tuple[Stats, bool]:
     """A task split's statistics (cached), decoded by the data layer at the extractor's input size."""
     data = _data_identity(task, req)
-    identity = _capped({"task": task, "split": req.split, **data, "size": extractor.task_size, **extractor.identity()}, req)
+    identity = {"task": task, "split": req.split, **data, "size": extractor.task_size, **extractor.identity()}
+    identity = _capped(identity, req)
     stats = cache.load(identity)
     if stats is not None:
         return stats, True

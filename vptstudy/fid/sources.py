@@ -134,8 +134,8 @@ def split_config(task: str, split: str, data_root: str | None = None, cache_dir:
 
     if split not in SPLITS:
         raise UserError(f"unknown split {split!r}", "--split", f"use one of {', '.join(SPLITS)}")
-    final = split in ("trainval", "test")
-    return RunConfig(task=task, method="ft", split="final" if final else "tune", data_root=data_root, cache_dir=cache_dir)
+    run_split = "final" if split in ("trainval", "test") else "tune"
+    return RunConfig(task=task, method="ft", split=run_split, data_root=data_root, cache_dir=cache_dir)
 
 
 def load_task_split(
