@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from vptstudy.data.vtab1k import is_label
 from vptstudy.errors import UserError
 
 # pytorch-fid's IMAGE_EXTENSIONS (fid_score.py), matched case-insensitively here
@@ -70,7 +71,7 @@ def read_list_file(path: Path, where: str = "--reference") -> list[Path]:
         if not text:
             continue
         parts = text.rsplit(None, 1)
-        name = parts[0] if len(parts) == 2 and parts[1].lstrip("-").isdigit() else text
+        name = parts[0] if len(parts) == 2 and is_label(parts[1]) else text
         file = Path(name).expanduser()
         file = file if file.is_absolute() else path.parent / file
         if not file.is_file():
