@@ -42,7 +42,7 @@ def test_oversized_image_is_refused_naming_the_file(tmp_path, side):
 def test_oversized_image_in_a_task_folder_stops_the_load(tmp_path):
     root = make_image_folder(tmp_path / "imgs")
     write_huge_png(root / "cat" / "huge.png", 20000, 20000)
-    with pytest.raises(UserError, match="huge.png' is too large"):
+    with pytest.raises(UserError, match=r"huge\.png' is too large"):
         load_task_data(RunConfig(task="folder", method="linear", data_root=str(root), cache_dir=str(tmp_path)), 8)
 
 
