@@ -169,11 +169,17 @@ def train(
         Path | None, typer.Option(help="Local .safetensors/.pth/.npz backbone weights (MAE; MoCo v3 .pth.tar).")
     ] = None,
     img_size: Annotated[int | None, typer.Option(help="Input size (default: the backbone's).")] = None,
-    prompts: Annotated[int, typer.Option("--prompts", help="Prompt length p (prompt methods).")] = 10,
+    prompts: Annotated[
+        int | None, typer.Option("--prompts", help="Prompt length p (default: the task's, else 10).")
+    ] = None,
     prompt_dropout: Annotated[float | None, typer.Option(help="Default 0.1 deep, 0.0 shallow.")] = None,
     epochs: Annotated[int, typer.Option(help="Epochs per phase (FT-then-PT runs two phases).")] = 100,
-    warmup_epochs: Annotated[int | None, typer.Option(help="Linear warm-up epochs (default 10%).")] = None,
-    batch_size: Annotated[int, typer.Option(help="Batch size; lr = base lr * batch / 256.")] = 128,
+    warmup_epochs: Annotated[
+        int | None, typer.Option(help="Linear warm-up epochs (default: FT 5, others 10, per 100 epochs).")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Batch size (default: FT 128, others 64); lr = base lr * batch / 256.")
+    ] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="Base lr (default: the method's).")] = None,
     wd: Annotated[float | None, typer.Option("--wd", help="Weight decay (default: the method's).")] = None,
     method_option: Annotated[
@@ -184,7 +190,15 @@ def train(
     train_size: Annotated[int | None, typer.Option(help="Train size N (val N/4), data-size regime.")] = None,
     shots: Annotated[int | None, typer.Option(help="k images per class for train and val.")] = None,
     split_seed: Annotated[int, typer.Option(help="Seed of the data split.")] = 0,
-    test_subsample: Annotated[int, typer.Option(help="Test images per epoch for curves (0: all).")] = 1000,
+    test_subsample: Annotated[
+        int | None, typer.Option(help="Test images per epoch for curves (default 1000; 0: all).")
+    ] = None,
+    backbone_dropout: Annotated[
+        float | None, typer.Option(help="Backbone dropout where the encoder trains (default 0.1 FT, else 0).")
+    ] = None,
+    head_init: Annotated[
+        str | None, typer.Option(help="official (kaiming fan_out, the study's; default) or timm.")
+    ] = None,
     data_root: Annotated[Path | None, typer.Option(help="Data folder (default: $VPTSTUDY_DATA or ./data).")] = None,
     download: Annotated[bool, typer.Option("--download", help="Fetch a missing torchvision dataset.")] = False,
     cache_dir: Annotated[Path | None, typer.Option(help="Tensor cache folder (default: next to the data).")] = None,
@@ -232,7 +246,9 @@ def train(
         train_size=train_size,
         shots=shots,
         split_seed=split_seed,
-        test_subsample=test_subsample or None,
+        test_subsample=test_subsample,
+        backbone_dropout=backbone_dropout,
+        head_init=head_init,
         data_root=str(data_root) if data_root else None,
         download=download,
         cache_dir=str(cache_dir) if cache_dir else None,

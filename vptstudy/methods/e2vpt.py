@@ -116,6 +116,7 @@ E2VPT = Method(
     default_lr=1.0,
     default_wd=0.001,
     uses_prompts=True,
+    options=OPTIONS,
 )
 
 E2VPT_PRUNE = Method(
@@ -127,4 +128,5 @@ E2VPT_PRUNE = Method(
     default_lr=1.0,
     default_wd=0.001,
     uses_prompts=True,
+    options=PRUNE_OPTIONS,
 )

@@ -1,9 +1,12 @@
-"""Mixed: VPT-deep prompts added and everything trains (AdamW), paper section 5.2."""
+"""Mixed: VPT-deep prompts added and everything trains, paper section 5.2.
+
+The study's recipe: SGD with the prompt lr grid, one lr for prompts and backbone (S base-prompt.yaml).
+"""
 
 import torch
 
 from vptstudy.config import RunConfig
-from vptstudy.methods.base import ADAMW_LR_GRID, WD_GRID, Method, Phase, add_prompts, train_all
+from vptstudy.methods.base import SGD_LR_GRID, WD_GRID, Method, Phase, add_prompts, train_all
 from vptstudy.models.prompts import PromptedViT
 
 
@@ -14,11 +17,11 @@ def _prepare(model: PromptedViT, cfg: RunConfig, gen: torch.Generator) -> None:
 
 MIXED = Method(
     name="mixed",
-    summary="Mixed: deep prompts added and the whole network trains (AdamW)",
-    phases=(Phase("train", "adamw", _prepare),),
-    lr_grid=ADAMW_LR_GRID,
+    summary="Mixed: deep prompts added and the whole network trains (SGD)",
+    phases=(Phase("train", "sgd", _prepare),),
+    lr_grid=SGD_LR_GRID,
     wd_grid=WD_GRID,
-    default_lr=0.0005,
+    default_lr=1.0,
     default_wd=0.001,
     uses_prompts=True,
 )
