@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,7 +42,6 @@ RECIPE_EPOCHS = 100  # the study's schedule; recipe warm-ups are epochs of it
 DEFAULT_TEST_SUBSAMPLE = 1000  # test images evaluated per epoch for the curves
 PROMPT_LENGTH_FALLBACK = 10  # tasks without a per-task length from the study's tables
 PROMPT_DROPOUT = {"deep": 0.1, "shallow": 0.0}  # S README commands pass 0.1 for VPT-deep
-STUDY_VIT_DROPOUT = 0.1  # K vit_configs.py dropout_rate; acts only where the encoder trains
 HEAD_INIT = "official"  # K mlp.py: kaiming_normal_(fan_out) weight, bias -log((1 - 0.01) / 0.01)
 SHALLOW_METHODS = ("vpt-shallow",)
 
@@ -74,11 +74,9 @@ def recipe(method: str, phase: str) -> Recipe:
 
 def default_prompt_length(task: str) -> int:
     """The prompt length of ``task`` when none is given: the study's per-task length, else 10."""
-    from vptstudy.data import TASKS
+    from vptstudy.data.prompt_lengths import default_prompt_length as study_length
 
-    spec = TASKS.get(task)
-    length = getattr(spec, "prompt_length", None) if spec is not None else None
-    return int(length) if length else PROMPT_LENGTH_FALLBACK
+    return study_length(task) or PROMPT_LENGTH_FALLBACK
 
 
 @dataclass(frozen=True)
@@ -193,8 +191,10 @@ def _phase(method: Method, phase: Phase, cfg: RunConfig, model: str) -> PhasePla
         wd = _number(cfg.option(f"{phase.name}_wd", phase.fixed_wd), f"{phase.name}_wd")
     batch = cfg.batch_size if cfg.batch_size is not None else rec.batch_size
     warmup = cfg.warmup_epochs if cfg.warmup_epochs is not None else rec.warmup_epochs * cfg.epochs // RECIPE_EPOCHS
-    if rec.trains_encoder and "swin" not in model.lower():  # the study's Swin sets no dropout (drop-path only)
-        dropout = cfg.backbone_dropout if cfg.backbone_dropout is not None else STUDY_VIT_DROPOUT
+    from vptstudy.models.official import study_dropout
+
+    if rec.trains_encoder:  # the study's Swin sets no dropout (drop-path only): study_dropout gives it 0
+        dropout = cfg.backbone_dropout if cfg.backbone_dropout is not None else study_dropout(model, True)
     else:
         dropout = 0.0  # the encoder is held in eval mode: no dropout can act
     return PhasePlan(
@@ -209,6 +209,38 @@ def _phase(method: Method, phase: Phase, cfg: RunConfig, model: str) -> PhasePla
         backbone_dropout=dropout,
         searched=phase.searched,
     )
+
+
+@dataclass(frozen=True)
+class DataIdentity:
+    """The data a run reads: the resolved data root (None: the task brings its own data) and a cheap fingerprint of
+    the folder the task reads there (names, sizes and mtimes; no file is opened)."""
+
+    root: str | None
+    fingerprint: str
+
+
+def data_identity(cfg: RunConfig) -> DataIdentity:
+    """The data of a run of ``cfg``. A VTAB-1k/FGVC/torchvision folder is fingerprinted by its top level (the list
+    or json files and the image folders: a relabelled list or an added image folder changes it); an image folder
+    (task ``folder``) by every file under it, since its files are its labels."""
+    from vptstudy.data import TASKS
+    from vptstudy.data.fingerprint import files_fingerprint, tree_fingerprint
+    from vptstudy.data.paths import data_root
+
+    spec = TASKS.get(cfg.task)
+    if spec is None or spec.data_dir is None:  # built-in data; an unknown task fails when it loads
+        return DataIdentity(None, "")
+    root = str(data_root(cfg.data_root).resolve())
+    folder = spec.data_dir(cfg)
+    if folder is None or not folder.exists():
+        return DataIdentity(root, "absent")
+    if folder.is_dir() and spec.group == "custom":
+        return DataIdentity(root, tree_fingerprint(folder)[1][:12])
+    if folder.is_dir():
+        names = sorted(n for n in os.listdir(folder) if not n.startswith("."))
+        return DataIdentity(root, files_fingerprint(folder, [str(folder.resolve()), *names])[:12])
+    return DataIdentity(root, files_fingerprint(folder.parent, [folder.name])[:12])
 
 
 def identity_hash(values: dict[str, Any]) -> str:
@@ -230,7 +262,6 @@ def split_name(cfg: RunConfig) -> str:
 
 def plan(cfg: RunConfig) -> RunPlan:
     """Resolve every default of ``cfg``; raises :class:`UserError` for an unknown method, task or method option."""
-    from vptstudy.data.fingerprint import data_identity
     from vptstudy.methods import get_method
     from vptstudy.models.backbones import default_input_size
 

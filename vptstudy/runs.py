@@ -1,8 +1,8 @@
 """Run directories: layout, atomic writes and reading results back.
 
-``<out>/<study>/<task>/<method>/<split>/<hparams>/seed<k>/`` (named by :func:`vptstudy.plan.plan`) holds ``config.json``, ``metrics.jsonl`` (one object
-per epoch), ``trainable.safetensors`` (the tensors that trained) and ``result.json``, written last and atomically:
-a run is complete when ``result.json`` exists. Accuracies everywhere are fractions in [0, 1].
+``<out>/<study>/<task>/<method>/<split>/<hparams>/seed<k>/`` (named by :func:`vptstudy.plan.plan`) holds
+``config.json``, ``metrics.jsonl`` (one object per epoch), ``trainable.safetensors`` (the tensors that trained) and
+``result.json``, written last and atomically: a run is complete when ``result.json`` exists. Accuracies everywhere are fractions in [0, 1].
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def iter_runs(root: Path) -> Iterator[Path]:
 
 
 # -- claims: two workers never train the same run ------------------------------------------------------------
-LOCK, CHECKPOINT, ATTEMPTS = ".lock", "checkpoint.pt", "attempts.jsonl"
+LOCK, CHECKPOINT, ATTEMPTS = ".lock", "checkpoint.safetensors", "attempts.jsonl"
 STALE_AFTER_S = 6 * 3600.0  # a lock from another host not refreshed for this long is taken over
 
 

@@ -17,8 +17,8 @@ from vptstudy import runs
 from vptstudy.config import RunConfig
 from vptstudy.executors import ExecutorSpec, execute
 from vptstudy.methods import get_method
-from vptstudy.study import Study
 from vptstudy.plan import plan
+from vptstudy.study import Study
 
 Callback = Callable[[str, dict[str, Any]], None]
 

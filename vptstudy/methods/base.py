@@ -47,7 +47,11 @@ class Phase:
 
 @dataclass(frozen=True)
 class Method:
-    """A tuning method: its phases and its default lr/wd grid (for the searched phase)."""
+    """A tuning method: its phases and its default lr/wd grid (for the searched phase).
+
+    ``trains_encoder``: a phase runs the backbone in train mode, so the study's backbone dropout acts there
+    (FT, and FT-then-PT's FT phase); every other method holds the encoder in eval mode, as the study's code does.
+    """
 
     name: str
     summary: str
@@ -57,6 +61,7 @@ class Method:
     default_lr: float
     default_wd: float
     uses_prompts: bool = False
+    trains_encoder: bool = False  # some phase trains the backbone in train mode (FT): the study's dropout acts
     options: Mapping[str, Any] = field(default_factory=dict)  # method options and their defaults
     inert_options: Mapping[str, str] = field(default_factory=dict)  # options that cannot act here, and why
 
@@ -90,6 +95,11 @@ def is_prompt(name: str) -> bool:
 
 def train_all(model: PromptedViT) -> None:
     model.set_trainable(lambda name, param: True, frozen_eval=False)
+
+
+def train_all_encoder_eval(model: PromptedViT) -> None:
+    """Every parameter trains, but the backbone stays in eval mode (no dropout, no drop-path): Mixed."""
+    model.set_trainable(lambda name, param: True, frozen_eval=True)
 
 
 def train_head_and_prompts(model: PromptedViT) -> None:
