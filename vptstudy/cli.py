@@ -113,9 +113,47 @@ def _executor(
     )
 
 
-def _run_study(study, spec) -> None:
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Print the resolved plans, the run count and the images; run nothing.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="With --dry-run: print the plans as JSON (for scripts).")]
+
+
+def _check_json(dry_run: bool, as_json: bool) -> None:
+    if as_json and not dry_run:
+        raise UserError("--json prints a dry run's plans", "--json", "add --dry-run, or leave out --json")
+
+
+def _print_dry_run(items: list, title: str, as_json: bool) -> None:
+    """The dry run's table and totals (or its JSON); nothing is trained or written."""
+    import json
+
+    from vptstudy import dryrun
+    from vptstudy.console import out
+
+    data = dryrun.summary(items)
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        return
+    tab = dryrun.table(data, title)
+    if out.measure(tab, options=out.options.update_width(10_000)).maximum <= out.width:
+        out.print(tab)
+    else:  # too wide for this terminal: one line per plan
+        out.print(f"[bold]{title}[/]")
+        for line in dryrun.plan_lines(data):
+            out.print(f"- {line}", highlight=False)
+    out.print(dryrun.totals_line(data))
+
+
+def _run_study(study, spec, dry_run: bool = False, as_json: bool = False) -> None:
     from vptstudy.console import SweepProgress, make_progress, out, summary_table
     from vptstudy.sweep import run_study
+
+    if dry_run:
+        from vptstudy.dryrun import study_runs
+
+        _print_dry_run(study_runs(study), f"Study {study.name} ({study.kind}): resolved plans", as_json)
+        return
 
     with make_progress() as progress:
         summaries = run_study(study, spec, SweepProgress(progress))
@@ -247,6 +285,8 @@ def train(
     time: TimeOpt = 240,
     runs_per_job: RunsPerJobOpt = 1,
     array_parallelism: ParallelOpt = 64,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Train one run of a method (FT, VPT, LoRA, E2VPT, ... see --method), or a grid search with --search."""
     from vptstudy.console import TrainProgress, make_progress, print_results
@@ -287,6 +327,7 @@ def train(
     )
     validate.method_options(cfg.method, cfg.method_options)
     validate.gpus(_ints(gpus, "--gpus") or ())  # also without --search, where --gpus would be ignored
+    _check_json(dry_run, as_json)
     if search is not None:
         from vptstudy.config import FINAL_SEEDS
         from vptstudy.methods import get_method
@@ -307,8 +348,17 @@ def train(
             grid={method: (_floats(lrs, "--lrs") or m.lr_grid, _floats(wds, "--wds") or m.wd_grid)},
         )
         _run_study(
-            plan, _executor(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism)
+            plan,
+            _executor(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism),
+            dry_run,
+            as_json,
         )
+        return
+    if dry_run:
+        from vptstudy.dryrun import planned
+        from vptstudy.plan import plan as resolve
+
+        _print_dry_run([planned(resolve(cfg), cfg.split)], f"{task} {method}: resolved plan", as_json)
         return
     with make_progress() as progress:
         result = fit(cfg, TrainProgress(progress, f"{task} {method}"))
@@ -677,8 +727,11 @@ def sweep_datasize(
     time: TimeOpt = 240,
     runs_per_job: RunsPerJobOpt = 1,
     array_parallelism: ParallelOpt = 64,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Data-size sweep (paper section 4.4): each train size at train:val = 4:1, per method and seed."""
+    _check_json(dry_run, as_json)
     run = _sweep_run(model, pretrained, epochs, batch_size, img_size, data_root, download, cache_dir, out_dir)
     study = _sweep_study(
         "datasize",
@@ -692,7 +745,10 @@ def sweep_datasize(
         {"sizes": list(_ints(sizes, "--sizes") or ()), "split_seeds": list(_ints(split_seeds, "--split-seeds") or ())},
     )
     _run_study(
-        study, _executor(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism)
+        study,
+        _executor(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism),
+        dry_run,
+        as_json,
     )
 
 
@@ -723,14 +779,20 @@ def sweep_oneshot(
     time: TimeOpt = 240,
     runs_per_job: RunsPerJobOpt = 1,
     array_parallelism: ParallelOpt = 64,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """One-shot sweep (paper Tables 3-4): k images per class for train and val, several seeded draws."""
+    _check_json(dry_run, as_json)
     run = _sweep_run(model, pretrained, epochs, batch_size, img_size, data_root, download, cache_dir, out_dir)
     study = _sweep_study(
         "oneshot", study_file, name, task, method, seeds, search, run, {"shots": shots, "draws": draws}
     )
     _run_study(
-        study, _executor(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism)
+        study,
+        _executor(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism),
+        dry_run,
+        as_json,
     )
 
 
@@ -746,8 +808,11 @@ def run_cmd(
     time: TimeOpt = 240,
     runs_per_job: RunsPerJobOpt = 1,
     array_parallelism: ParallelOpt = 64,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Run a study file (search, datasize or oneshot); complete runs are skipped, partial ones resume."""
+    _check_json(dry_run, as_json)
     import dataclasses
 
     from vptstudy.study import load_study
@@ -756,7 +821,10 @@ def run_cmd(
     if out_dir is not None:
         study = dataclasses.replace(study, run={**study.run, "out_dir": str(out_dir)})
     _run_study(
-        study, _executor(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism)
+        study,
+        _executor(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism),
+        dry_run,
+        as_json,
     )
 
 

@@ -152,26 +152,14 @@ class RunPlan:
 
 
 def method_options(method: Method, cfg: RunConfig) -> tuple[tuple[str, Any], ...]:
-    """The method's options with the given ones over its defaults; unknown or inert keys are a UserError."""
+    """The options the method reads, the given ones over their defaults (phase lr/wd options excluded: they are
+    resolved into the phases). Unknown, mistyped or inert options are a :class:`UserError` (:mod:`validate`)."""
+    from vptstudy import validate
+
+    validate.method_options(method.name, cfg.method_options)
     fixed = {f"{ph.name}_{kind}" for ph in method.phases if not ph.searched for kind in ("lr", "wd")}
-    defaults: dict[str, Any] = dict(getattr(method, "options", {}) or {})
-    inert: dict[str, str] = dict(getattr(method, "inert_options", {}) or {})
-    given = dict(cfg.method_options)
-    for key in sorted(given):
-        if key in inert:
-            raise UserError(
-                f"method option {key!r} cannot act for method {method.name}: {inert[key]}",
-                "--method-option",
-                f"remove {key}={given[key]}",
-            )
-        if key not in defaults and key not in fixed:
-            known = sorted([*defaults, *fixed])
-            raise UserError(
-                f"unknown method option {key!r} for method {method.name}",
-                "--method-option",
-                f"its options: {', '.join(known)}" if known else f"{method.name} takes no options",
-            )
-    return tuple(sorted({**defaults, **{k: v for k, v in given.items() if k not in fixed}}.items()))
+    values = {**validate.method_option_defaults(method.name), **dict(cfg.method_options)}
+    return tuple(sorted((k, v) for k, v in values.items() if k not in fixed))
 
 
 def _number(value: Any, option: str) -> float:

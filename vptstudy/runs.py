@@ -2,7 +2,8 @@
 
 ``<out>/<study>/<task>/<method>/<split>/<hparams>/seed<k>/`` (named by :func:`vptstudy.plan.plan`) holds
 ``config.json``, ``metrics.jsonl`` (one object per epoch), ``trainable.safetensors`` (the tensors that trained) and
-``result.json``, written last and atomically: a run is complete when ``result.json`` exists. Accuracies everywhere are fractions in [0, 1].
+``result.json``, written last and atomically: a run is complete when ``result.json`` exists. Accuracies everywhere
+are fractions in [0, 1].
 """
 
 from __future__ import annotations

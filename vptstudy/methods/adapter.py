@@ -92,5 +92,4 @@ ADAPTER = Method(
     wd_grid=WD_GRID,
     default_lr=0.001,
     default_wd=0.0001,
-    options=OPTIONS,
 )

@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 from torch import nn
@@ -62,7 +61,6 @@ class Method:
     default_wd: float
     uses_prompts: bool = False
     trains_encoder: bool = False  # some phase trains the backbone in train mode (FT): the study's dropout acts
-    options: Mapping[str, Any] = field(default_factory=dict)  # method options and their defaults
     inert_options: Mapping[str, str] = field(default_factory=dict)  # options that cannot act here, and why
 
     @property

@@ -91,5 +91,4 @@ MLP_K = Method(
     wd_grid=WD_GRID,
     default_lr=0.5,
     default_wd=0.0001,
-    options=OPTIONS,
 )

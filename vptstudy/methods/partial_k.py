@@ -45,5 +45,4 @@ PARTIAL_K = Method(
     wd_grid=WD_GRID,
     default_lr=0.0005,
     default_wd=0.001,
-    options=OPTIONS,
 )
