@@ -200,6 +200,10 @@ def summary(items: list[PlannedRun]) -> dict[str, Any]:
         "eval_images": sum(i.eval_images for i in items),
         "runs_with_unknown_test_size": sum(not i.test_known for i in items),
         "plans": plan_rows(items),
+        "run_list": [
+            {"run_dir": str(i.plan.run_dir), "stage": i.stage, "finished": i.complete, "identity": i.plan.identity}
+            for i in items
+        ],
     }
 
 
