@@ -845,7 +845,7 @@ def report(
     runs_dir: Annotated[Path, typer.Argument(help="Folder of run directories (a study or the whole out dir).")],
     out: Annotated[Path | None, typer.Option(help="Where report.md/report.csv go (default: RUNS_DIR).")] = None,
     paper: Annotated[
-        bool, typer.Option("--paper", help="Also compare with the paper's Tables 1-6 (writes paper.csv).")
+        bool, typer.Option("--paper", help="Also compare with the paper's Tables 1-6 (writes paper.md, paper.csv).")
     ] = False,
 ) -> None:
     """Paper-style tables: mean ± std test accuracy, group means, wins against FT; markdown + CSV."""
@@ -894,8 +894,9 @@ def _report_paper(rep, out_dir: Path) -> None:
             rich_table = _grid_table(paper.title(c), *paper.long_rows(c))
         stdout.print(rich_table)
         stdout.print(paper.summary(c))
+    atomic_write_bytes(out_dir / "paper.md", paper.to_markdown(items).encode())
     atomic_write_bytes(out_dir / "paper.csv", paper.to_csv(items).encode())
-    stdout.print(f"wrote {out_dir / 'paper.csv'}")
+    stdout.print(f"wrote {out_dir / 'paper.md'} and {out_dir / 'paper.csv'}")
 
 
 @app.command()
