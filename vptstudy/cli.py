@@ -269,6 +269,15 @@ def train(
         return
     with make_progress() as progress:
         result = fit(cfg, TrainProgress(progress, f"{task} {method}"))
+    if result.get("status") == "busy":
+        from vptstudy import locks, runs
+
+        lock = Path(result["run_dir"]) / runs.LOCK
+        raise UserError(
+            f"the run is being trained by another process ({locks.describe(lock)})",
+            result["run_dir"],
+            "wait for it to finish, or stop that process (a lock whose process is gone is taken over)",
+        )
     print_results([result], title="Run summary")
 
 
