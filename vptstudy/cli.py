@@ -766,6 +766,8 @@ def report(
         stdout.print(f"[red]failed:[/] {failed.get('run_dir')}: {failed.get('reason')}")
     for run in rep.incomplete:
         stdout.print(f"[yellow]incomplete:[/] {run}")
+    for run in rep.orphans:
+        stdout.print(f"[yellow]orphan (not the recorded choice, not averaged):[/] {run}", soft_wrap=True)
     md, csv_path = write_report(rep, out or runs_dir)
     stdout.print(f"wrote {md} and {csv_path}")
 

@@ -163,6 +163,8 @@ class SweepProgress:
             console.print(f"submitted {len(info['jobs'])} Slurm job(s); logs in {info['log_dir']}")
         elif event == "warning":
             warn(info["message"])
+        elif event == "waiting":
+            console.print(f"[yellow]waiting for another process to finish:[/] {info['run_dir']}", soft_wrap=True)
         elif event == "job_failed":
             console.print(f"[red]job {info['job']} failed:[/] {info['reason']}")
         elif event == "done" and self.overall is not None:
