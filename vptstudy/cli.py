@@ -997,9 +997,26 @@ def demo(
 
 
 def main() -> None:
-    """Console entry point: user errors become one line on stderr and exit code 2."""
+    """Console entry point: user errors become one line on stderr and exit code 2; SIGINT/SIGTERM one line and
+    128 + the signal number, with every lock released."""
+    from vptstudy import signals
+
+    previous = signals.install()
     try:
-        app(standalone_mode=False)
+        _main()
+    finally:
+        signals.restore(previous)
+
+
+def _main() -> None:
+    from vptstudy import locks, signals
+
+    try:
+        code = app(standalone_mode=False)
+    except signals.Interrupted as exc:
+        locks.release_all()
+        print(exc.line(), file=sys.stderr)
+        sys.exit(exc.exit_code)
     except UserError as exc:
         if STATE["debug"]:
             raise
@@ -1010,9 +1027,8 @@ def main() -> None:
             raise
         print(f"vptstudy: {exc}", file=sys.stderr)
         sys.exit(1)
-    except KeyboardInterrupt:
-        print("vptstudy: interrupted", file=sys.stderr)
-        sys.exit(130)
+    except KeyboardInterrupt:  # raised outside Typer's own handler (which returns 130, below)
+        code = 130
     except (typer.Exit, typer.Abort) as exc:
         sys.exit(getattr(exc, "exit_code", 1))
     except Exception as exc:  # usage errors (unknown option, missing argument) carry their own message and exit code
@@ -1020,6 +1036,11 @@ def main() -> None:
             exc.show()  # typer vendors click (typer._click), so match the interface, not click's class
             sys.exit(exc.exit_code)
         raise
+    if code == 130:  # Typer turns a KeyboardInterrupt into this return value under standalone_mode=False
+        locks.release_all()
+        print(f"vptstudy: interrupted; {signals.RESUME_HINT}", file=sys.stderr)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":
