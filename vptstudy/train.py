@@ -29,6 +29,7 @@ from vptstudy.data.pipeline import DeviceImages
 from vptstudy.errors import RunFailed, UserError
 from vptstudy.methods import Method, Phase, count_parameters, get_method
 from vptstudy.models.backbones import create_backbone, default_input_size
+from vptstudy.models.official import study_dropout
 from vptstudy.models.prompts import PromptedViT
 from vptstudy.models.wrap import no_weight_decay_names, wrap_backbone
 
@@ -206,8 +207,9 @@ def prepare(cfg: RunConfig, callback: Callback = _quiet) -> Prepared:
 def build_model(cfg: RunConfig, num_classes: int) -> PromptedViT:
     """The run's backbone with a fresh ``num_classes`` head in its tunable wrapper (seeded, on the CPU)."""
     torch.manual_seed(cfg.seed)
+    dropout = study_dropout(cfg.model, get_method(cfg.method).trains_encoder)
     backbone = create_backbone(
-        cfg.model, num_classes, pretrained=cfg.pretrained, weights=cfg.weights, img_size=cfg.img_size
+        cfg.model, num_classes, pretrained=cfg.pretrained, weights=cfg.weights, img_size=cfg.img_size, dropout=dropout
     )
     return wrap_backbone(backbone)
 
