@@ -362,6 +362,15 @@ def train(
         return
     with make_progress() as progress:
         result = fit(cfg, TrainProgress(progress, f"{task} {method}"))
+    if result.get("status") == "busy":
+        from vptstudy import locks, runs
+
+        lock = Path(result["run_dir"]) / runs.LOCK
+        raise UserError(
+            f"the run is being trained by another process ({locks.describe(lock)})",
+            result["run_dir"],
+            "wait for it to finish, or stop that process (a lock whose process is gone is taken over)",
+        )
     print_results([result], title="Run summary")
 
 
@@ -871,6 +880,8 @@ def report(
         stdout.print(f"[red]failed:[/] {failed.get('run_dir')}: {failed.get('reason')}")
     for run in rep.incomplete:
         stdout.print(f"[yellow]incomplete:[/] {run}")
+    for run in rep.orphans:
+        stdout.print(f"[yellow]orphan (not the recorded choice, not averaged):[/] {run}", soft_wrap=True)
     md, csv_path = write_report(rep, out or runs_dir)
     stdout.print(f"wrote {md} and {csv_path}")
     if paper:
@@ -1124,9 +1135,26 @@ def demo(
 
 
 def main() -> None:
-    """Console entry point: user errors become one line on stderr and exit code 2."""
+    """Console entry point: user errors become one line on stderr and exit code 2; SIGINT/SIGTERM one line and
+    128 + the signal number, with every lock released."""
+    from vptstudy import signals
+
+    previous = signals.install()
     try:
-        app(standalone_mode=False)
+        _main()
+    finally:
+        signals.restore(previous)
+
+
+def _main() -> None:
+    from vptstudy import locks, signals
+
+    try:
+        code = app(standalone_mode=False)
+    except signals.Interrupted as exc:
+        locks.release_all()
+        print(exc.line(), file=sys.stderr)
+        sys.exit(exc.exit_code)
     except UserError as exc:
         if STATE["debug"]:
             raise
@@ -1137,9 +1165,8 @@ def main() -> None:
             raise
         print(f"vptstudy: {exc}", file=sys.stderr)
         sys.exit(1)
-    except KeyboardInterrupt:
-        print("vptstudy: interrupted", file=sys.stderr)
-        sys.exit(130)
+    except KeyboardInterrupt:  # raised outside Typer's own handler (which returns 130, below)
+        code = 130
     except (typer.Exit, typer.Abort) as exc:
         sys.exit(getattr(exc, "exit_code", 1))
     except Exception as exc:  # usage errors (unknown option, missing argument) carry their own message and exit code
@@ -1147,6 +1174,11 @@ def main() -> None:
             exc.show()  # typer vendors click (typer._click), so match the interface, not click's class
             sys.exit(exc.exit_code)
         raise
+    if code == 130:  # Typer turns a KeyboardInterrupt into this return value under standalone_mode=False
+        locks.release_all()
+        print(f"vptstudy: interrupted; {signals.RESUME_HINT}", file=sys.stderr)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":
