@@ -18,6 +18,7 @@ from scipy import stats
 
 UNDECIDED = "undecided"
 ALPHA = 0.05
+EXACT = 1e-12  # differences that vary less than this across seeds are equal (float noise, not seed noise)
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def paired(
     std = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
     p: float | None = None
     if len(diffs) > 1:
-        if std > 0:
+        if std > EXACT:
             p = float(stats.ttest_rel([acc_b[s] for s in seeds], [acc_a[s] for s in seeds]).pvalue)
         elif mean != 0:
             p = 0.0  # every seed gives the same non-zero difference
