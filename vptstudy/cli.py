@@ -330,12 +330,12 @@ def train(
     _check_json(dry_run, as_json)
     if search is not None:
         from vptstudy.config import FINAL_SEEDS
-        from vptstudy.methods import get_method
+        from vptstudy.plan import search_grid
         from vptstudy.study import RUN_KEYS, Study
 
         if search != "grid":
             raise UserError(f"unknown search {search!r}", "--search", "use --search grid")
-        m = get_method(method)
+        default_lrs, default_wds = search_grid(method)
         run = {k: v for k, v in cfg.to_dict().items() if k in RUN_KEYS}
         run.update(split_seed=split_seed, method_options=cfg.method_options)
         plan = Study(
@@ -345,7 +345,7 @@ def train(
             methods=(method,),
             seeds=_ints(seeds, "--seeds") or FINAL_SEEDS,
             run=run,
-            grid={method: (_floats(lrs, "--lrs") or m.lr_grid, _floats(wds, "--wds") or m.wd_grid)},
+            grid={method: (_floats(lrs, "--lrs") or default_lrs, _floats(wds, "--wds") or default_wds)},
         )
         _run_study(
             plan,

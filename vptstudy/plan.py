@@ -79,6 +79,22 @@ def default_prompt_length(task: str) -> int:
     return study_length(task) or PROMPT_LENGTH_FALLBACK
 
 
+def search_grid(method: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The (lr, wd) grid a sweep searches for ``method`` when a study sets none (its registry entry's)."""
+    from vptstudy.methods import get_method
+
+    m = get_method(method)
+    return tuple(m.lr_grid), tuple(m.wd_grid)
+
+
+def fixed_hparams(method: str) -> tuple[float, float]:
+    """The (lr, wd) a fixed (unsearched) sweep unit trains ``method`` with when a study sets none."""
+    from vptstudy.methods import get_method
+
+    m = get_method(method)
+    return m.default_lr, m.default_wd
+
+
 @dataclass(frozen=True)
 class PhasePlan:
     """One phase, resolved: optimizer, lrs, weight decay, schedule, batch and backbone dropout."""

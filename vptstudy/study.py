@@ -47,6 +47,7 @@ from typing import Any
 from vptstudy import validate
 from vptstudy.config import FINAL_SEEDS, RunConfig
 from vptstudy.errors import UserError
+from vptstudy.plan import fixed_hparams, search_grid
 
 KINDS = ("search", "datasize", "oneshot")
 TOP_KEYS = {
@@ -274,9 +275,9 @@ def parse_study(data: dict[str, Any], source: str = "study") -> Study:
             raise _err(f"unknown method {method!r}", f"grid.{method}", f"use one of {', '.join(METHODS)}", source)
         table = _table({f"grid.{method}": table}, f"grid.{method}", source, f"[grid.{method}] then lr = [1.0]")
         _check_keys(table, GRID_KEYS, f"grid.{method}.", source)
-        default = METHODS[method]
-        lrs = _numbers(table.get("lr", list(default.lr_grid)), f"grid.{method}.lr", source)
-        wds = _numbers(table.get("wd", list(default.wd_grid)), f"grid.{method}.wd", source)
+        default_lrs, default_wds = search_grid(method)
+        lrs = _numbers(table.get("lr", list(default_lrs)), f"grid.{method}.lr", source)
+        wds = _numbers(table.get("wd", list(default_wds)), f"grid.{method}.wd", source)
         _lr_wd({"lr": list(lrs), "wd": list(wds)}, f"grid.{method}", source)
         grid[method] = (lrs, wds)
     fixed: dict[str, tuple[float, float]] = {}
@@ -285,9 +286,9 @@ def parse_study(data: dict[str, Any], source: str = "study") -> Study:
             raise _err(f"unknown method {method!r}", f"fixed.{method}", f"use one of {', '.join(METHODS)}", source)
         table = _table({f"fixed.{method}": table}, f"fixed.{method}", source, f"[fixed.{method}] then lr = 0.001")
         _check_keys(table, GRID_KEYS, f"fixed.{method}.", source)
-        default = METHODS[method]
-        lr = _number(table.get("lr", default.default_lr), f"fixed.{method}.lr", source)
-        wd = _number(table.get("wd", default.default_wd), f"fixed.{method}.wd", source)
+        default_lr, default_wd = fixed_hparams(method)
+        lr = _number(table.get("lr", default_lr), f"fixed.{method}.lr", source)
+        wd = _number(table.get("wd", default_wd), f"fixed.{method}.wd", source)
         _lr_wd({"lr": lr, "wd": wd}, f"fixed.{method}", source)
         fixed[method] = (lr, wd)
     method_options: dict[str, tuple[tuple[str, Any], ...]] = {}

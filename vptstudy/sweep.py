@@ -23,7 +23,7 @@ from vptstudy import locks, runs
 from vptstudy.config import RunConfig
 from vptstudy.executors import ExecutorSpec, collect, execute, run_one
 from vptstudy.methods import get_method
-from vptstudy.plan import plan
+from vptstudy.plan import fixed_hparams, plan, search_grid
 from vptstudy.study import Study
 
 Callback = Callable[[str, dict[str, Any]], None]
@@ -60,9 +60,8 @@ def expand(study: Study) -> list[Unit]:
     units = []
     for task in study.tasks:
         for method_name in study.methods:
-            method = get_method(method_name)
-            lrs, wds = study.grid.get(method_name, (method.lr_grid, method.wd_grid))
-            fixed = study.fixed.get(method_name, (method.default_lr, method.default_wd))
+            lrs, wds = study.grid.get(method_name) or search_grid(method_name)
+            fixed = study.fixed.get(method_name) or fixed_hparams(method_name)
             search = study.search if study.kind != "search" else True
             for regime in _regimes(study):
                 base = RunConfig(
@@ -152,7 +151,7 @@ def _finish(cfg: RunConfig, result: dict[str, Any], callback: Callback) -> dict[
     """The run's final result: wait while another process trains it, train it here when nobody does."""
     waiting = False
     while result.get("status") in UNFINISHED:
-        run = prepare_run_dir(cfg)
+        run = plan(cfg).run_dir
         if runs.is_complete(run):
             return collect(cfg)
         lock = run / runs.LOCK
