@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperCommand
 
+from vptstudy import validate
 from vptstudy.config import PAPER_MODEL, RunConfig
 from vptstudy.errors import RunFailed, UserError
 
@@ -26,9 +27,12 @@ def _floats(text: str | None, option: str) -> tuple[float, ...] | None:
     if text is None:
         return None
     try:
-        return tuple(float(v) for v in text.split(",") if v.strip())
+        values = tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise UserError(f"cannot read {text!r} as numbers", option, "use a comma-separated list, e.g. 1,0.5") from None
+    for value in values:
+        validate.finite(value, option)
+    return values
 
 
 def _ints(text: str | None, option: str) -> tuple[int, ...] | None:
@@ -95,9 +99,11 @@ def _executor(
 ):
     from vptstudy.executors import ExecutorSpec
 
+    ids = _ints(gpus, "--gpus") or ()
+    validate.gpus(ids)
     return ExecutorSpec(
         kind=executor,
-        gpus=_ints(gpus, "--gpus") or (),
+        gpus=ids,
         workers_per_gpu=workers_per_gpu,
         workers=workers,
         partition=partition,
@@ -114,6 +120,24 @@ def _run_study(study, spec) -> None:
     with make_progress() as progress:
         summaries = run_study(study, spec, SweepProgress(progress))
     out.print(summary_table(summaries, title=f"Study {study.name} ({study.kind})"))
+    failed = _study_failures(summaries)
+    if failed:
+        raise RunFailed(f"study {study.name}: {failed}")
+
+
+def _study_failures(summaries: list[dict]) -> str:
+    """How many final runs did not finish and how many units chose no lr/wd ('' when all went well)."""
+    finals = [r for s in summaries for r in s["results"]]
+    bad = [r for r in finals if r.get("status") != "ok"]
+    unchosen = [s for s in summaries if s["chosen"] is None]
+    parts = []
+    if bad:
+        states = [r.get("status", "missing") for r in bad]
+        kinds = ", ".join(f"{states.count(k)} {k}" for k in sorted(set(states)))
+        parts.append(f"{len(bad)} of {len(finals)} final runs did not finish ({kinds})")
+    if unchosen:
+        parts.append(f"{len(unchosen)} of {len(summaries)} units had no search candidate finish")
+    return "; ".join(parts)
 
 
 @app.callback()
@@ -245,6 +269,8 @@ def train(
         study=study,
         method_options=_method_options(method_option),
     )
+    validate.method_options(cfg.method, cfg.method_options)
+    validate.gpus(_ints(gpus, "--gpus") or ())  # also without --search, where --gpus would be ignored
     if search is not None:
         from vptstudy.config import FINAL_SEEDS
         from vptstudy.methods import get_method
@@ -734,6 +760,9 @@ def _grid_table(title: str, header: list[str], rows: list[list[str]]):
 def report(
     runs_dir: Annotated[Path, typer.Argument(help="Folder of run directories (a study or the whole out dir).")],
     out: Annotated[Path | None, typer.Option(help="Where report.md/report.csv go (default: RUNS_DIR).")] = None,
+    paper: Annotated[
+        bool, typer.Option("--paper", help="Also compare with the paper's Tables 1-6 (writes paper.csv).")
+    ] = False,
 ) -> None:
     """Paper-style tables: mean ± std test accuracy, group means, wins against FT; markdown + CSV."""
 
@@ -760,6 +789,29 @@ def report(
         stdout.print(f"[yellow]incomplete:[/] {run}")
     md, csv_path = write_report(rep, out or runs_dir)
     stdout.print(f"wrote {md} and {csv_path}")
+    if paper:
+        _report_paper(rep, out or runs_dir)
+
+
+def _report_paper(rep, out_dir: Path) -> None:
+    """``report --paper``: our means next to the paper's, per task and method, and paper.csv."""
+    from vptstudy.analysis import paper
+    from vptstudy.console import out as stdout
+    from vptstudy.runs import atomic_write_bytes
+
+    items = paper.comparisons(rep)
+    if not items:
+        regimes = ", ".join(paper.load_paper().regimes())
+        stdout.print(f"--paper: no runs in a regime the paper reports ({regimes})")
+        return
+    for c in items:
+        rich_table = _grid_table(paper.title(c), *paper.wide_rows(c))
+        if stdout.measure(rich_table, options=stdout.options.update_width(10_000)).maximum > stdout.width:
+            rich_table = _grid_table(paper.title(c), *paper.long_rows(c))
+        stdout.print(rich_table)
+        stdout.print(paper.summary(c))
+    atomic_write_bytes(out_dir / "paper.csv", paper.to_csv(items).encode())
+    stdout.print(f"wrote {out_dir / 'paper.csv'}")
 
 
 @app.command()
