@@ -17,6 +17,9 @@ SPLITS = ("tune", "final")
 PRECISIONS = ("auto", "fp32", "bf16")
 
 # Fields that do not change what a run computes, so they stay out of its identity (run directory name).
+# Fields added later, left out of the identity while at their default so older run directories keep their names.
+_IDENTITY_WHEN_SET = {"shots_protocol": "draws"}
+SHOTS_PROTOCOLS = ("draws", "study")
 _NOT_IDENTITY = {
     "seed",
     "out_dir",
@@ -42,6 +45,9 @@ class RunConfig:
     takes 10% of them (10 of the paper's 100). A resumable checkpoint is written at the end of an epoch when
     ``checkpoint_every`` epochs and ``checkpoint_minutes`` minutes have passed since the last one (or the start):
     a ViT-B/16 FT checkpoint (weights + AdamW state) is about 1 GB, more than a GPU epoch of VTAB-1k takes.
+    ``shots_protocol`` says how ``shots`` images per class are drawn: ``draws`` (a seeded draw from the pool per
+    ``split_seed``) or ``study`` (the study's code: from VTAB-1k's train800 for train and val200 for val, and a
+    fresh ``2 * shots`` per class from train800val200 for the final runs; see ``data.splits.study_kshot``).
     """
 
     task: str
@@ -61,6 +67,7 @@ class RunConfig:
     split: str = "tune"
     train_size: int | None = None
     shots: int | None = None
+    shots_protocol: str = "draws"
     split_seed: int = 0
     test_subsample: int | None = 1000
     data_root: str | None = None
@@ -109,7 +116,11 @@ class RunConfig:
 
     def identity_hash(self) -> str:
         """A short hash of the fields that change what the run computes (not seed, paths or device)."""
-        ident = {k: v for k, v in self.to_dict().items() if k not in _NOT_IDENTITY}
+        ident = {
+            k: v
+            for k, v in self.to_dict().items()
+            if k not in _NOT_IDENTITY and not (k in _IDENTITY_WHEN_SET and v == _IDENTITY_WHEN_SET[k])
+        }
         return hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
@@ -152,6 +163,10 @@ def validate_run_config(cfg: RunConfig) -> None:
         raise bad("--train-size", cfg.train_size, "use a positive number of training images")
     if cfg.shots is not None and cfg.shots < 1:
         raise bad("--shots", cfg.shots, "use at least 1 image per class")
+    if cfg.shots_protocol not in SHOTS_PROTOCOLS:
+        raise bad("--shots-protocol", cfg.shots_protocol, f"use one of {', '.join(SHOTS_PROTOCOLS)}")
+    if cfg.shots_protocol == "study" and cfg.shots is None:
+        raise bad("--shots-protocol", cfg.shots_protocol, "the study's k-shot protocol needs --shots (e.g. 1)")
     if cfg.checkpoint_every < 0:
         raise bad("--checkpoint-every", cfg.checkpoint_every, "use 0 (never) or a number of epochs")
     if not cfg.checkpoint_minutes >= 0:
