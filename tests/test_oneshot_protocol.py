@@ -83,10 +83,13 @@ def test_protocol_is_validated_and_only_new_values_change_the_run_identity(tmp_p
         cfg_for(tmp_path, shots=1, shots_protocol="paper")
     with pytest.raises(UserError, match="needs --shots"):
         cfg_for(tmp_path, shots_protocol="study")
-    plain = cfg_for(tmp_path, shots=1)
-    assert plain.identity_hash() == cfg_for(tmp_path, shots=1, shots_protocol="draws").identity_hash()
-    assert plain.identity_hash() != cfg_for(tmp_path, shots=1, shots_protocol="study").identity_hash()
+    from vptstudy.plan import plan
 
+    plain = plan(cfg_for(tmp_path, shots=1))
+    assert plain.run_dir == plan(cfg_for(tmp_path, shots=1, shots_protocol="draws")).run_dir
+    study = plan(cfg_for(tmp_path, shots=1, shots_protocol="study"))
+    assert study.identity != plain.identity
+    assert plain.run_dir.parent.parent.name == "k1s0-tune" and study.run_dir.parent.parent.name == "k1study-s0-tune"
 
 def study_data(**oneshot) -> dict:
     return {"name": "s", "kind": "oneshot", "tasks": ["vtab/dtd"], "methods": ["vpt-deep"], "oneshot": oneshot}
