@@ -43,7 +43,8 @@ class Unit:
     @property
     def label(self) -> str:
         b = self.base
-        regime = f"{b.shots}-shot draw {b.split_seed}" if b.shots else (f"n={b.train_size}" if b.train_size else "")
+        shots = f"{b.shots}-shot {'study split' if b.shots_protocol == 'study' else 'draw'} {b.split_seed}"
+        regime = shots if b.shots else (f"n={b.train_size}" if b.train_size else "")
         return " ".join(x for x in (b.task, b.method, regime) if x)
 
 
@@ -51,7 +52,9 @@ def _regimes(study: Study) -> list[dict[str, Any]]:
     if study.kind == "datasize":
         return [{"train_size": n, "split_seed": s} for n in study.sizes for s in study.split_seeds]
     if study.kind == "oneshot":
-        return [{"shots": study.shots, "split_seed": d} for d in range(study.draws)]
+        return [
+            {"shots": study.shots, "split_seed": d, "shots_protocol": study.shots_protocol} for d in range(study.draws)
+        ]
     return [{}]
 
 
