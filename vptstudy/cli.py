@@ -115,9 +115,47 @@ def _executor(
     )
 
 
-def _run_study(study, spec) -> None:
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Print the resolved plans, the run count and the images; run nothing.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="With --dry-run: print the plans as JSON (for scripts).")]
+
+
+def _check_json(dry_run: bool, as_json: bool) -> None:
+    if as_json and not dry_run:
+        raise UserError("--json prints a dry run's plans", "--json", "add --dry-run, or leave out --json")
+
+
+def _print_dry_run(items: list, title: str, as_json: bool) -> None:
+    """The dry run's table and totals (or its JSON); nothing is trained or written."""
+    import json
+
+    from vptstudy import dryrun
+    from vptstudy.console import out
+
+    data = dryrun.summary(items)
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        return
+    tab = dryrun.table(data, title)
+    if out.measure(tab, options=out.options.update_width(10_000)).maximum <= out.width:
+        out.print(tab)
+    else:  # too wide for this terminal: one line per plan
+        out.print(f"[bold]{title}[/]")
+        for line in dryrun.plan_lines(data):
+            out.print(f"- {line}", highlight=False)
+    out.print(dryrun.totals_line(data))
+
+
+def _run_study(study, spec, dry_run: bool = False, as_json: bool = False) -> None:
     from vptstudy.console import SweepProgress, make_progress, out, summary_table
     from vptstudy.sweep import run_study
+
+    if dry_run:
+        from vptstudy.dryrun import study_runs
+
+        _print_dry_run(study_runs(study), f"Study {study.name} ({study.kind}): resolved plans", as_json)
+        return
 
     with make_progress() as progress:
         summaries = run_study(study, spec, SweepProgress(progress))
@@ -203,11 +241,17 @@ def train(
         Path | None, typer.Option(help="Local .safetensors/.pth/.npz backbone weights (MAE; MoCo v3 .pth.tar).")
     ] = None,
     img_size: Annotated[int | None, typer.Option(help="Input size (default: the backbone's).")] = None,
-    prompts: Annotated[int, typer.Option("--prompts", help="Prompt length p (prompt methods).")] = 10,
+    prompts: Annotated[
+        int | None, typer.Option("--prompts", help="Prompt length p (default: the task's, else 10).")
+    ] = None,
     prompt_dropout: Annotated[float | None, typer.Option(help="Default 0.1 deep, 0.0 shallow.")] = None,
     epochs: Annotated[int, typer.Option(help="Epochs per phase (FT-then-PT runs two phases).")] = 100,
-    warmup_epochs: Annotated[int | None, typer.Option(help="Linear warm-up epochs (default 10%).")] = None,
-    batch_size: Annotated[int, typer.Option(help="Batch size; lr = base lr * batch / 256.")] = 128,
+    warmup_epochs: Annotated[
+        int | None, typer.Option(help="Linear warm-up epochs (default: FT 5, others 10, per 100 epochs).")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Batch size (default: FT 128, others 64); lr = base lr * batch / 256.")
+    ] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="Base lr (default: the method's).")] = None,
     wd: Annotated[float | None, typer.Option("--wd", help="Weight decay (default: the method's).")] = None,
     method_option: Annotated[
@@ -218,7 +262,15 @@ def train(
     train_size: Annotated[int | None, typer.Option(help="Train size N (val N/4), data-size regime.")] = None,
     shots: Annotated[int | None, typer.Option(help="k images per class for train and val.")] = None,
     split_seed: Annotated[int, typer.Option(help="Seed of the data split.")] = 0,
-    test_subsample: Annotated[int, typer.Option(help="Test images per epoch for curves (0: all).")] = 1000,
+    test_subsample: Annotated[
+        int | None, typer.Option(help="Test images per epoch for curves (default 1000; 0: all).")
+    ] = None,
+    backbone_dropout: Annotated[
+        float | None, typer.Option(help="Backbone dropout where the encoder trains (default 0.1 FT, else 0).")
+    ] = None,
+    head_init: Annotated[
+        str | None, typer.Option(help="official (kaiming fan_out, the study's; default) or timm.")
+    ] = None,
     data_root: Annotated[Path | None, typer.Option(help="Data folder (default: $VPTSTUDY_DATA or ./data).")] = None,
     download: Annotated[bool, typer.Option("--download", help="Fetch a missing torchvision dataset.")] = False,
     cache_dir: Annotated[Path | None, typer.Option(help="Tensor cache folder (default: next to the data).")] = None,
@@ -242,6 +294,8 @@ def train(
     time: TimeOpt = 240,
     runs_per_job: RunsPerJobOpt = 1,
     array_parallelism: ParallelOpt = 64,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Train one run of a method (FT, VPT, LoRA, E2VPT, ... see --method), or a grid search with --search."""
     from vptstudy.console import TrainProgress, make_progress, print_results
@@ -266,7 +320,9 @@ def train(
         train_size=train_size,
         shots=shots,
         split_seed=split_seed,
-        test_subsample=test_subsample or None,
+        test_subsample=test_subsample,
+        backbone_dropout=backbone_dropout,
+        head_init=head_init,
         data_root=str(data_root) if data_root else None,
         download=download,
         cache_dir=str(cache_dir) if cache_dir else None,
@@ -280,6 +336,7 @@ def train(
     )
     validate.method_options(cfg.method, cfg.method_options)
     validate.gpus(_ints(gpus, "--gpus") or ())  # also without --search, where --gpus would be ignored
+    _check_json(dry_run, as_json)
     if search is not None:
         from vptstudy.config import FINAL_SEEDS
         from vptstudy.methods import get_method
@@ -300,8 +357,17 @@ def train(
             grid={method: (_floats(lrs, "--lrs") or m.lr_grid, _floats(wds, "--wds") or m.wd_grid)},
         )
         _run_study(
-            plan, _executor(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism)
+            plan,
+            _executor(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism),
+            dry_run,
+            as_json,
         )
+        return
+    if dry_run:
+        from vptstudy.dryrun import planned
+        from vptstudy.plan import plan as resolve
+
+        _print_dry_run([planned(resolve(cfg), cfg.split)], f"{task} {method}: resolved plan", as_json)
         return
     with make_progress() as progress:
         result = fit(cfg, TrainProgress(progress, f"{task} {method}"))
@@ -619,7 +685,7 @@ StudyFileOpt = Annotated[Path | None, typer.Option("--study", help="Study TOML f
 SweepModelOpt = Annotated[str, typer.Option("--model", help="Backbone.")]
 SweepPretrainedOpt = Annotated[bool, typer.Option("--pretrained/--no-pretrained", help="Load pretrained weights.")]
 SweepEpochsOpt = Annotated[int, typer.Option("--epochs", help="Epochs per phase.")]
-SweepBatchOpt = Annotated[int, typer.Option("--batch-size", help="Batch size.")]
+SweepBatchOpt = Annotated[int | None, typer.Option("--batch-size", help="Batch size (default: the recipe's).")]
 SweepImgSizeOpt = Annotated[int | None, typer.Option("--img-size", help="Input size.")]
 SweepDataRootOpt = Annotated[Path | None, typer.Option("--data-root", help="Data folder.")]
 SweepDownloadOpt = Annotated[bool, typer.Option("--download", help="Let torchvision download full datasets.")]
@@ -631,7 +697,7 @@ def _sweep_run(
     model: str,
     pretrained: bool,
     epochs: int,
-    batch_size: int,
+    batch_size: int | None,
     img_size: int | None,
     data_root: Path | None,
     download: bool,
@@ -664,7 +730,7 @@ def sweep_datasize(
     model: SweepModelOpt = PAPER_MODEL,
     pretrained: SweepPretrainedOpt = True,
     epochs: SweepEpochsOpt = 100,
-    batch_size: SweepBatchOpt = 128,
+    batch_size: SweepBatchOpt = None,
     img_size: SweepImgSizeOpt = None,
     data_root: SweepDataRootOpt = None,
     download: SweepDownloadOpt = False,
@@ -679,8 +745,11 @@ def sweep_datasize(
     time: TimeOpt = 240,
     runs_per_job: RunsPerJobOpt = 1,
     array_parallelism: ParallelOpt = 64,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Data-size sweep (paper section 4.4): each train size at train:val = 4:1, per method and seed."""
+    _check_json(dry_run, as_json)
     run = _sweep_run(model, pretrained, epochs, batch_size, img_size, data_root, download, cache_dir, out_dir)
     study = _sweep_study(
         "datasize",
@@ -694,7 +763,10 @@ def sweep_datasize(
         {"sizes": list(_ints(sizes, "--sizes") or ()), "split_seeds": list(_ints(split_seeds, "--split-seeds") or ())},
     )
     _run_study(
-        study, _executor(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism)
+        study,
+        _executor(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism),
+        dry_run,
+        as_json,
     )
 
 
@@ -710,7 +782,7 @@ def sweep_oneshot(
     model: SweepModelOpt = PAPER_MODEL,
     pretrained: SweepPretrainedOpt = True,
     epochs: SweepEpochsOpt = 100,
-    batch_size: SweepBatchOpt = 128,
+    batch_size: SweepBatchOpt = None,
     img_size: SweepImgSizeOpt = None,
     data_root: SweepDataRootOpt = None,
     download: SweepDownloadOpt = False,
@@ -725,14 +797,20 @@ def sweep_oneshot(
     time: TimeOpt = 240,
     runs_per_job: RunsPerJobOpt = 1,
     array_parallelism: ParallelOpt = 64,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """One-shot sweep (paper Tables 3-4): k images per class for train and val, several seeded draws."""
+    _check_json(dry_run, as_json)
     run = _sweep_run(model, pretrained, epochs, batch_size, img_size, data_root, download, cache_dir, out_dir)
     study = _sweep_study(
         "oneshot", study_file, name, task, method, seeds, search, run, {"shots": shots, "draws": draws}
     )
     _run_study(
-        study, _executor(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism)
+        study,
+        _executor(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism),
+        dry_run,
+        as_json,
     )
 
 
@@ -748,8 +826,11 @@ def run_cmd(
     time: TimeOpt = 240,
     runs_per_job: RunsPerJobOpt = 1,
     array_parallelism: ParallelOpt = 64,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Run a study file (search, datasize or oneshot); complete runs are skipped, partial ones resume."""
+    _check_json(dry_run, as_json)
     import dataclasses
 
     from vptstudy.study import load_study
@@ -758,7 +839,10 @@ def run_cmd(
     if out_dir is not None:
         study = dataclasses.replace(study, run={**study.run, "out_dir": str(out_dir)})
     _run_study(
-        study, _executor(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism)
+        study,
+        _executor(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism),
+        dry_run,
+        as_json,
     )
 
 
@@ -779,7 +863,7 @@ def report(
     runs_dir: Annotated[Path, typer.Argument(help="Folder of run directories (a study or the whole out dir).")],
     out: Annotated[Path | None, typer.Option(help="Where report.md/report.csv go (default: RUNS_DIR).")] = None,
     paper: Annotated[
-        bool, typer.Option("--paper", help="Also compare with the paper's Tables 1-6 (writes paper.csv).")
+        bool, typer.Option("--paper", help="Also compare with the paper's Tables 1-6 (writes paper.md, paper.csv).")
     ] = False,
 ) -> None:
     """Paper-style tables: mean ± std test accuracy, group means, wins against FT; markdown + CSV."""
@@ -830,8 +914,9 @@ def _report_paper(rep, out_dir: Path) -> None:
             rich_table = _grid_table(paper.title(c), *paper.long_rows(c))
         stdout.print(rich_table)
         stdout.print(paper.summary(c))
+    atomic_write_bytes(out_dir / "paper.md", paper.to_markdown(items).encode())
     atomic_write_bytes(out_dir / "paper.csv", paper.to_csv(items).encode())
-    stdout.print(f"wrote {out_dir / 'paper.csv'}")
+    stdout.print(f"wrote {out_dir / 'paper.md'} and {out_dir / 'paper.csv'}")
 
 
 @app.command()

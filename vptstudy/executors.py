@@ -103,9 +103,9 @@ def _slots(spec: ExecutorSpec) -> list[str | None]:
 
 
 def _wait_with_progress(configs: list[RunConfig], alive: Callable[[], bool], callback: Callback) -> None:
-    from vptstudy.train import prepare_run_dir
+    from vptstudy.plan import plan
 
-    dirs = [prepare_run_dir(c) for c in configs]
+    dirs = [plan(c).run_dir for c in configs]
     while alive():
         callback("progress", {"done": sum(runs.is_complete(d) for d in dirs), "total": len(dirs)})
         time.sleep(1.0)
@@ -176,9 +176,9 @@ def _run_slurm(payload: list[dict[str, Any]], configs: list[RunConfig], spec: Ex
 
 def collect(cfg: RunConfig) -> dict[str, Any]:
     """The stored result of a config's run, or ``{"status": "missing"}``."""
-    from vptstudy.train import prepare_run_dir
+    from vptstudy.plan import plan
 
-    run = prepare_run_dir(cfg)
+    run = plan(cfg).run_dir
     return runs.read_result(run) or {
         "task": cfg.task,
         "method": cfg.method,

@@ -1,8 +1,9 @@
 """Run directories: layout, atomic writes and reading results back.
 
-``<out>/<study>/<task>/<method>/<split>/<hparams>/seed<k>/`` holds ``config.json``, ``metrics.jsonl`` (one object
-per epoch), ``trainable.safetensors`` (the tensors that trained) and ``result.json``, written last and atomically:
-a run is complete when ``result.json`` exists. Accuracies everywhere are fractions in [0, 1].
+``<out>/<study>/<task>/<method>/<split>/<hparams>/seed<k>/`` (named by :func:`vptstudy.plan.plan`) holds
+``config.json``, ``metrics.jsonl`` (one object per epoch), ``trainable.safetensors`` (the tensors that trained) and
+``result.json``, written last and atomically: a run is complete when ``result.json`` exists. Accuracies everywhere
+are fractions in [0, 1].
 """
 
 from __future__ import annotations
@@ -21,37 +22,11 @@ from vptstudy.config import RunConfig
 CONFIG, METRICS, RESULT, TRAINABLE = "config.json", "metrics.jsonl", "result.json", "trainable.safetensors"
 
 
-def _fmt(value: float) -> str:
-    return f"{value:g}"
-
-
 def split_name(cfg: RunConfig) -> str:
-    """The split component: ``tune`` / ``final``, prefixed by the data regime for sweeps (``n400-``, ``k1s3-``)."""
-    if cfg.shots is not None:
-        return f"k{cfg.shots}s{cfg.split_seed}-{cfg.split}"
-    if cfg.train_size is not None:
-        return f"n{cfg.train_size}s{cfg.split_seed}-{cfg.split}"
-    return cfg.split if cfg.split_seed == 0 else f"s{cfg.split_seed}-{cfg.split}"
+    """The split component of a run folder (see :func:`vptstudy.plan.split_name`)."""
+    from vptstudy.plan import split_name as name
 
-
-def hparams_name(cfg: RunConfig, lr: float, wd: float, uses_prompts: bool) -> str:
-    """Readable hyper-parameters plus a hash of everything else that changes the computation."""
-    parts = [f"lr{_fmt(lr)}", f"wd{_fmt(wd)}"]
-    if uses_prompts:
-        parts.append(f"p{cfg.num_prompts}")
-    return "-".join([*parts, cfg.identity_hash()])
-
-
-def run_dir(cfg: RunConfig, lr: float, wd: float, uses_prompts: bool) -> Path:
-    return (
-        Path(cfg.out_dir)
-        / cfg.study
-        / cfg.task
-        / cfg.method
-        / split_name(cfg)
-        / hparams_name(cfg, lr, wd, uses_prompts)
-        / f"seed{cfg.seed}"
-    )
+    return name(cfg)
 
 
 def _clean(value: Any) -> Any:
@@ -102,8 +77,9 @@ def read_result(run: Path) -> dict[str, Any] | None:
 
 
 def read_config(run: Path) -> RunConfig:
+    """The config a run folder was made from; folders of the layout before plans (no ``layout`` key) load too."""
     data = json.loads((Path(run) / CONFIG).read_text())
-    return RunConfig.from_dict(data["run"])
+    return RunConfig.from_dict(data["run"], layout=int(data.get("layout", 1)))
 
 
 def is_complete(run: Path) -> bool:

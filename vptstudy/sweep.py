@@ -23,8 +23,8 @@ from vptstudy import locks, runs
 from vptstudy.config import RunConfig
 from vptstudy.executors import ExecutorSpec, collect, execute, run_one
 from vptstudy.methods import get_method
+from vptstudy.plan import plan
 from vptstudy.study import Study
-from vptstudy.train import prepare_run_dir
 
 Callback = Callable[[str, dict[str, Any]], None]
 
@@ -112,7 +112,7 @@ def select_best(
 
 def search_file(unit: Unit) -> Path:
     """``search.json`` sits in the split folder of the unit's tuning runs."""
-    return prepare_run_dir(candidates(unit)[0]).parent.parent / "search.json"
+    return plan(candidates(unit)[0]).run_dir.parent.parent / "search.json"
 
 
 def _regime_key(cfg: RunConfig) -> tuple[Any, ...]:
