@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -181,8 +183,15 @@ def _study_failures(summaries: list[dict]) -> str:
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    allow_symlinks: Annotated[
+        bool, typer.Option("--allow-symlinks", help="Follow symlinks that lead out of the data folder.")
+    ] = False,
 ) -> None:
     STATE["debug"] = debug
+    if allow_symlinks:  # an environment variable, so worker processes see it too
+        from vptstudy.data.paths import ALLOW_SYMLINKS_ENV
+
+        os.environ[ALLOW_SYMLINKS_ENV] = "1"
 
 
 WIDE_TASKS_TABLE = 130  # columns the tasks table needs to hold "how to get it" readably
@@ -1146,6 +1155,10 @@ def demo(
     console.print(f"figures: {', '.join(str(f) for f in outputs.figures)}")
 
 
+# errors of a path that cannot be written: read-only mount or folder, full disk or quota, a path under a file
+UNWRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR, errno.EEXIST}
+
+
 def main() -> None:
     """Console entry point: user errors become one line on stderr and exit code 2; SIGINT/SIGTERM one line and
     128 + the signal number, with every lock released."""
@@ -1179,6 +1192,18 @@ def _main() -> None:
         sys.exit(1)
     except KeyboardInterrupt:  # raised outside Typer's own handler (which returns 130, below)
         code = 130
+    except OSError as exc:
+        if STATE["debug"] or exc.errno not in UNWRITABLE:
+            raise
+        verb = "cannot write" if exc.errno in {errno.EROFS, errno.ENOSPC, errno.EDQUOT} else "cannot access"
+        where = f" {str(exc.filename)!r}" if exc.filename else ""
+        cause = f"{exc.strerror or type(exc).__name__} [{errno.errorcode.get(exc.errno or 0, '?')}]"
+        print(
+            f"vptstudy: error: {verb}{where}: {cause}: use a writable --out-dir with free space "
+            "(not a path under a file or on a read-only mount)",
+            file=sys.stderr,
+        )
+        sys.exit(2)
     except (typer.Exit, typer.Abort) as exc:
         sys.exit(getattr(exc, "exit_code", 1))
     except Exception as exc:  # usage errors (unknown option, missing argument) carry their own message and exit code

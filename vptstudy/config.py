@@ -113,6 +113,7 @@ def validate_run_config(cfg: RunConfig) -> None:
         validate.finite(number, option)
     validate.seed(cfg.seed, "--seed")
     validate.seed(cfg.split_seed, "--split-seed")
+    validate.folder_name(cfg.study, "--study")  # the first run-directory level: must not climb out of --out-dir
     if cfg.epochs < 1:
         raise bad("--epochs", cfg.epochs, "use at least 1 epoch")
     if cfg.warmup_epochs is not None and not 0 <= cfg.warmup_epochs < cfg.epochs:

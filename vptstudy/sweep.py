@@ -185,13 +185,18 @@ def record_choice(unit: Unit, best: tuple[float, float] | None, table: list[dict
         "chosen": None if best is None else {"lr": best[0], "wd": best[1]},
         "candidates": table,
     }
+    if _holds(path, record):
+        return  # nothing to write, so nothing to lock: a finished study reruns from a read-only folder
     with locks.held(path.with_name(path.name + ".lock")):
-        try:
-            same = path.read_bytes() == runs.json_bytes(record)
-        except OSError:
-            same = False
-        if not same:
+        if not _holds(path, record):
             runs.atomic_write_json(path, record)
+
+
+def _holds(path: Path, record: dict[str, Any]) -> bool:
+    try:
+        return path.read_bytes() == runs.json_bytes(record)
+    except OSError:
+        return False
 
 
 def _decide(
