@@ -152,7 +152,7 @@ def _finish(cfg: RunConfig, result: dict[str, Any], callback: Callback) -> dict[
     """The run's final result: wait while another process trains it, train it here when nobody does."""
     waiting = False
     while result.get("status") in UNFINISHED:
-        run = prepare_run_dir(cfg)
+        run = plan(cfg).run_dir
         if runs.is_complete(run):
             return collect(cfg)
         lock = run / runs.LOCK
