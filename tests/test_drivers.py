@@ -15,9 +15,9 @@ import pytest
 
 from vptstudy import locks, runs
 from vptstudy.analysis.tables import collect, to_csv
+from vptstudy.plan import plan
 from vptstudy.study import parse_study
 from vptstudy.sweep import candidates, expand, run_study
-from vptstudy.plan import plan
 
 TINY_RUN = {"model": "test_vit", "pretrained": False, "img_size": 32, "epochs": 1, "batch_size": 64}
 TINY_RUN["test_subsample"] = 100
