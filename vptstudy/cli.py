@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -181,8 +183,15 @@ def _study_failures(summaries: list[dict]) -> str:
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    allow_symlinks: Annotated[
+        bool, typer.Option("--allow-symlinks", help="Follow symlinks that lead out of the data folder.")
+    ] = False,
 ) -> None:
     STATE["debug"] = debug
+    if allow_symlinks:  # an environment variable, so worker processes see it too
+        from vptstudy.data.paths import ALLOW_SYMLINKS_ENV
+
+        os.environ[ALLOW_SYMLINKS_ENV] = "1"
 
 
 WIDE_TASKS_TABLE = 130  # columns the tasks table needs to hold "how to get it" readably
@@ -252,6 +261,9 @@ def train(
     split: Annotated[str, typer.Option(help="tune (train800 -> val200) or final (train800val200 -> test).")] = "tune",
     train_size: Annotated[int | None, typer.Option(help="Train size N (val N/4), data-size regime.")] = None,
     shots: Annotated[int | None, typer.Option(help="k images per class for train and val.")] = None,
+    shots_protocol: Annotated[
+        str, typer.Option(help="How --shots draws: draws (seeded, from the pool) or study (train800/val200).")
+    ] = "draws",
     split_seed: Annotated[int, typer.Option(help="Seed of the data split.")] = 0,
     test_subsample: Annotated[
         int | None, typer.Option(help="Test images per epoch for curves (default 1000; 0: all).")
@@ -310,6 +322,7 @@ def train(
         split=split,
         train_size=train_size,
         shots=shots,
+        shots_protocol=shots_protocol,
         split_seed=split_seed,
         test_subsample=test_subsample,
         backbone_dropout=backbone_dropout,
@@ -330,12 +343,12 @@ def train(
     _check_json(dry_run, as_json)
     if search is not None:
         from vptstudy.config import FINAL_SEEDS
-        from vptstudy.methods import get_method
+        from vptstudy.plan import search_grid
         from vptstudy.study import RUN_KEYS, Study
 
         if search != "grid":
             raise UserError(f"unknown search {search!r}", "--search", "use --search grid")
-        m = get_method(method)
+        default_lrs, default_wds = search_grid(method)
         run = {k: v for k, v in cfg.to_dict().items() if k in RUN_KEYS}
         run.update(split_seed=split_seed, method_options=cfg.method_options)
         plan = Study(
@@ -345,7 +358,7 @@ def train(
             methods=(method,),
             seeds=_ints(seeds, "--seeds") or FINAL_SEEDS,
             run=run,
-            grid={method: (_floats(lrs, "--lrs") or m.lr_grid, _floats(wds, "--wds") or m.wd_grid)},
+            grid={method: (_floats(lrs, "--lrs") or default_lrs, _floats(wds, "--wds") or default_wds)},
         )
         _run_study(
             plan,
@@ -639,7 +652,7 @@ def _sweep_study(
     tasks: list[str] | None,
     methods: list[str] | None,
     seeds: str | None,
-    search: bool,
+    search: bool | None,
     run: dict,
     section: dict,
 ):
@@ -663,7 +676,7 @@ def _sweep_study(
         "tasks": tasks,
         "methods": methods,
         "run": {k: v for k, v in run.items() if v is not None},
-        kind: {**section, "search": search},
+        kind: {**section, **({"search": search} if search is not None else {})},
     }
     if seeds is not None:
         data["seeds"] = list(_ints(seeds, "--seeds") or ())
@@ -767,9 +780,18 @@ def sweep_oneshot(
     task: TaskListOpt = None,
     method: MethodListOpt = None,
     shots: Annotated[int, typer.Option(help="Images per class for train and for val.")] = 1,
-    draws: Annotated[int, typer.Option(help="Seeded draws (each its own split seed).")] = 5,
+    draws: Annotated[
+        int | None, typer.Option(help="Seeded draws, each its own split seed (default 5; 1 for --protocol study).")
+    ] = None,
+    protocol: Annotated[
+        str,
+        typer.Option(help="draws: seeded draws from the pool; study: the study code's train800/val200 draw."),
+    ] = "draws",
     seeds: Annotated[str | None, typer.Option(help="Training seeds per draw (default 42,44,82,100,800).")] = None,
-    search: Annotated[bool, typer.Option("--search/--fixed", help="lr x wd search per draw, or fixed.")] = False,
+    search: Annotated[
+        bool | None,
+        typer.Option("--search/--fixed", help="lr x wd search per draw, or fixed (default: search for study)."),
+    ] = None,
     model: SweepModelOpt = PAPER_MODEL,
     pretrained: SweepPretrainedOpt = True,
     epochs: SweepEpochsOpt = 100,
@@ -794,9 +816,8 @@ def sweep_oneshot(
     """One-shot sweep (paper Tables 3-4): k images per class for train and val, several seeded draws."""
     _check_json(dry_run, as_json)
     run = _sweep_run(model, pretrained, epochs, batch_size, img_size, data_root, download, cache_dir, out_dir)
-    study = _sweep_study(
-        "oneshot", study_file, name, task, method, seeds, search, run, {"shots": shots, "draws": draws}
-    )
+    section = {"shots": shots, "protocol": protocol, **({"draws": draws} if draws is not None else {})}
+    study = _sweep_study("oneshot", study_file, name, task, method, seeds, search, run, section)
     _run_study(
         study,
         _executor(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism),
@@ -1134,6 +1155,10 @@ def demo(
     console.print(f"figures: {', '.join(str(f) for f in outputs.figures)}")
 
 
+# errors of a path that cannot be written: read-only mount or folder, full disk or quota, a path under a file
+UNWRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR, errno.EEXIST}
+
+
 def main() -> None:
     """Console entry point: user errors become one line on stderr and exit code 2; SIGINT/SIGTERM one line and
     128 + the signal number, with every lock released."""
@@ -1167,6 +1192,18 @@ def _main() -> None:
         sys.exit(1)
     except KeyboardInterrupt:  # raised outside Typer's own handler (which returns 130, below)
         code = 130
+    except OSError as exc:
+        if STATE["debug"] or exc.errno not in UNWRITABLE:
+            raise
+        verb = "cannot write" if exc.errno in {errno.EROFS, errno.ENOSPC, errno.EDQUOT} else "cannot access"
+        where = f" {str(exc.filename)!r}" if exc.filename else ""
+        cause = f"{exc.strerror or type(exc).__name__} [{errno.errorcode.get(exc.errno or 0, '?')}]"
+        print(
+            f"vptstudy: error: {verb}{where}: {cause}: use a writable --out-dir with free space "
+            "(not a path under a file or on a read-only mount)",
+            file=sys.stderr,
+        )
+        sys.exit(2)
     except (typer.Exit, typer.Abort) as exc:
         sys.exit(getattr(exc, "exit_code", 1))
     except Exception as exc:  # usage errors (unknown option, missing argument) carry their own message and exit code

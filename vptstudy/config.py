@@ -16,6 +16,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 
 HEAD_INITS = ("official", "timm")
 LAYOUT = 2  # run-folder layout: 1 hashed the raw config, 2 hashes the resolved plan (vptstudy.plan)
+SHOTS_PROTOCOLS = ("draws", "study")
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,9 @@ class RunConfig:
     evaluates the whole test set every epoch. A resumable checkpoint is written at the end of an epoch when
     ``checkpoint_every`` epochs and ``checkpoint_minutes`` minutes have passed since the last one (or the start):
     a ViT-B/16 FT checkpoint (weights + AdamW state) is about 1 GB, more than a GPU epoch of VTAB-1k takes.
+    ``shots_protocol`` says how ``shots`` images per class are drawn: ``draws`` (a seeded draw from the pool per
+    ``split_seed``) or ``study`` (the study's code: from VTAB-1k's train800 for train and val200 for val, and a
+    fresh ``2 * shots`` per class from train800val200 for the final runs; see ``data.splits.study_kshot``).
     """
 
     task: str
@@ -46,6 +50,7 @@ class RunConfig:
     split: str = "tune"
     train_size: int | None = None
     shots: int | None = None
+    shots_protocol: str = "draws"
     split_seed: int = 0
     test_subsample: int | None = None
     data_root: str | None = None
@@ -111,6 +116,7 @@ def validate_run_config(cfg: RunConfig) -> None:
         validate.finite(number, option)
     validate.seed(cfg.seed, "--seed")
     validate.seed(cfg.split_seed, "--split-seed")
+    validate.folder_name(cfg.study, "--study")  # the first run-directory level: must not climb out of --out-dir
     if cfg.epochs < 1:
         raise bad("--epochs", cfg.epochs, "use at least 1 epoch")
     if cfg.warmup_epochs is not None and not 0 <= cfg.warmup_epochs < cfg.epochs:
@@ -135,6 +141,10 @@ def validate_run_config(cfg: RunConfig) -> None:
         raise bad("--train-size", cfg.train_size, "use a positive number of training images")
     if cfg.shots is not None and cfg.shots < 1:
         raise bad("--shots", cfg.shots, "use at least 1 image per class")
+    if cfg.shots_protocol not in SHOTS_PROTOCOLS:
+        raise bad("--shots-protocol", cfg.shots_protocol, f"use one of {', '.join(SHOTS_PROTOCOLS)}")
+    if cfg.shots_protocol == "study" and cfg.shots is None:
+        raise bad("--shots-protocol", cfg.shots_protocol, "the study's k-shot protocol needs --shots (e.g. 1)")
     if cfg.checkpoint_every < 0:
         raise bad("--checkpoint-every", cfg.checkpoint_every, "use 0 (never) or a number of epochs")
     if not cfg.checkpoint_minutes >= 0:

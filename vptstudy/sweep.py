@@ -23,7 +23,7 @@ from vptstudy import locks, runs
 from vptstudy.config import RunConfig
 from vptstudy.executors import ExecutorSpec, collect, execute, run_one
 from vptstudy.methods import get_method
-from vptstudy.plan import plan
+from vptstudy.plan import fixed_hparams, plan, search_grid
 from vptstudy.study import Study
 
 Callback = Callable[[str, dict[str, Any]], None]
@@ -43,7 +43,8 @@ class Unit:
     @property
     def label(self) -> str:
         b = self.base
-        regime = f"{b.shots}-shot draw {b.split_seed}" if b.shots else (f"n={b.train_size}" if b.train_size else "")
+        shots = f"{b.shots}-shot {'study split' if b.shots_protocol == 'study' else 'draw'} {b.split_seed}"
+        regime = shots if b.shots else (f"n={b.train_size}" if b.train_size else "")
         return " ".join(x for x in (b.task, b.method, regime) if x)
 
 
@@ -51,7 +52,9 @@ def _regimes(study: Study) -> list[dict[str, Any]]:
     if study.kind == "datasize":
         return [{"train_size": n, "split_seed": s} for n in study.sizes for s in study.split_seeds]
     if study.kind == "oneshot":
-        return [{"shots": study.shots, "split_seed": d} for d in range(study.draws)]
+        return [
+            {"shots": study.shots, "split_seed": d, "shots_protocol": study.shots_protocol} for d in range(study.draws)
+        ]
     return [{}]
 
 
@@ -60,9 +63,8 @@ def expand(study: Study) -> list[Unit]:
     units = []
     for task in study.tasks:
         for method_name in study.methods:
-            method = get_method(method_name)
-            lrs, wds = study.grid.get(method_name, (method.lr_grid, method.wd_grid))
-            fixed = study.fixed.get(method_name, (method.default_lr, method.default_wd))
+            lrs, wds = study.grid.get(method_name) or search_grid(method_name)
+            fixed = study.fixed.get(method_name) or fixed_hparams(method_name)
             search = study.search if study.kind != "search" else True
             for regime in _regimes(study):
                 base = RunConfig(
@@ -183,13 +185,18 @@ def record_choice(unit: Unit, best: tuple[float, float] | None, table: list[dict
         "chosen": None if best is None else {"lr": best[0], "wd": best[1]},
         "candidates": table,
     }
+    if _holds(path, record):
+        return  # nothing to write, so nothing to lock: a finished study reruns from a read-only folder
     with locks.held(path.with_name(path.name + ".lock")):
-        try:
-            same = path.read_bytes() == runs.json_bytes(record)
-        except OSError:
-            same = False
-        if not same:
+        if not _holds(path, record):
             runs.atomic_write_json(path, record)
+
+
+def _holds(path: Path, record: dict[str, Any]) -> bool:
+    try:
+        return path.read_bytes() == runs.json_bytes(record)
+    except OSError:
+        return False
 
 
 def _decide(

@@ -10,6 +10,7 @@ whole test set, saves the trained tensors and writes ``result.json`` last.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -274,8 +275,9 @@ def fit(run: RunConfig | RunPlan, callback: Callback = _quiet) -> dict[str, Any]
     p = prepare(run, callback)
     cfg = p.cfg
     if runs.is_complete(p.run_dir):
-        runs.clear_stale_claim(p.run_dir)  # a worker killed after result.json left its lock and checkpoint
-        (p.run_dir / runs.CHECKPOINT).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a finished run in a read-only archive is read, never changed
+            runs.clear_stale_claim(p.run_dir)  # a worker killed after result.json left its lock and checkpoint
+            (p.run_dir / runs.CHECKPOINT).unlink(missing_ok=True)
         result = runs.read_result(p.run_dir) or {}
         callback("skip", {"run_dir": str(p.run_dir), "result": result})
         return result

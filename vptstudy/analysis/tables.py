@@ -1,8 +1,9 @@
 """Paper-style tables from run directories: mean +- std of final test accuracy, group means, wins against FT.
 
-Only final runs (``split: final``, ``status: ok``) are averaged, and of a searched unit only those of the choice its
-``search.json`` records: final runs of another lr/wd (orphans, e.g. left by an older driver that chose differently)
-are listed, like failed runs and incomplete run directories, never averaged in. Accuracies are stored as fractions and shown as percentages.
+Only final runs (``split: final``, ``status: ok``) are averaged, and of a searched unit only those of the choice
+its ``search.json`` records: final runs of another lr/wd (orphans, e.g. left by an older driver that chose
+differently) are listed, like failed runs and incomplete run directories, never averaged in. Accuracies are
+stored as fractions and shown as percentages.
 """
 
 from __future__ import annotations
