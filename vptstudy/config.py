@@ -67,6 +67,8 @@ class RunConfig:
     backbone_dropout: float | None = None
     head_init: str | None = None
     method_options: tuple[tuple[str, Any], ...] = field(default=())
+    rungs: tuple[int, ...] = ()  # tuning runs evaluate val here (epochs of 100; empty: vptstudy.rungs defaults)
+    stop_epoch: int | None = None  # successive halving: pause at this global epoch (not part of the run's identity)
 
     def __post_init__(self) -> None:
         validate_run_config(self)
@@ -95,6 +97,7 @@ class RunConfig:
             raise UserError(f"unknown run config keys {unknown}", "config", f"allowed keys: {sorted(known)}")
         data = dict(data)
         data["method_options"] = tuple(sorted(dict(data.get("method_options") or {}).items()))
+        data["rungs"] = tuple(data.get("rungs") or ())
         return cls(**data)
 
 
@@ -150,5 +153,9 @@ def validate_run_config(cfg: RunConfig) -> None:
         raise bad("--test-subsample", cfg.test_subsample, "use a positive count, or 0 for the whole test set")
     if cfg.backbone_dropout is not None and not 0 <= cfg.backbone_dropout < 1:
         raise bad("--backbone-dropout", cfg.backbone_dropout, "use a probability in [0, 1)")
+    if any(not isinstance(r, int) or r < 1 for r in cfg.rungs):
+        raise bad("--rungs", list(cfg.rungs), "use positive epochs of the 100-epoch schedule, e.g. 10,30")
+    if cfg.stop_epoch is not None and cfg.stop_epoch < 1:
+        raise bad("stop_epoch", cfg.stop_epoch, "use a positive epoch")
     if cfg.head_init is not None and cfg.head_init not in HEAD_INITS:
         raise bad("--head-init", cfg.head_init, f"use one of {', '.join(HEAD_INITS)}")

@@ -269,7 +269,13 @@ def run_study(study: Study, spec: ExecutorSpec | None = None, callback: Callback
                 final_configs.append(cfg)
                 owners.append(i)
     callback("stage", {"name": "final", "runs": len(final_configs), "units": len(units)})
-    final_results = finish_all(final_configs, execute(final_configs, spec, callback), callback)
+    # lenders' finals first: a borrower's final (FT-then-PT) then starts from the lender's finished run (reuse.py)
+    order = sorted(range(len(final_configs)), key=lambda k: owners[k] in links)
+    final_results = [{} for _ in final_configs]
+    for batch in ([k for k in order if owners[k] not in links], [k for k in order if owners[k] in links]):
+        configs = [final_configs[k] for k in batch]
+        for k, res in zip(batch, finish_all(configs, execute(configs, spec, callback), callback), strict=True):
+            final_results[k] = res
     summaries = []
     for i, unit in enumerate(units):
         mine = [r for r, owner in zip(final_results, owners, strict=True) if owner == i]
