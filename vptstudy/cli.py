@@ -73,6 +73,9 @@ class _TrainCommand(TyperCommand):
         super().format_help(ctx, formatter)
 
 
+LoggerOpt = Annotated[
+    str | None, typer.Option("--logger", metavar="NAME", help="Also stream each epoch to tensorboard or wandb.")
+]
 ExecutorOpt = Annotated[str, typer.Option("--executor", help="local (default) or slurm (submitit).")]
 GpusOpt = Annotated[str | None, typer.Option("--gpus", help="Local: GPU ids for one worker each, e.g. 0,1.")]
 WorkersPerGpuOpt = Annotated[int, typer.Option("--workers-per-gpu", help="Local: workers per listed GPU.")]
@@ -194,6 +197,7 @@ def train(
     checkpoint_minutes: Annotated[
         float, typer.Option(help="Resumable checkpoint at an epoch's end once this many minutes passed (0: every).")
     ] = 5.0,
+    logger: LoggerOpt = None,
     out_dir: Annotated[Path, typer.Option(help="Root folder of run directories.")] = Path("runs"),
     study: Annotated[str, typer.Option(help="Study name (first run-directory level).")] = "adhoc",
     search: Annotated[str | None, typer.Option(help="'grid': lr x wd on val, then final seeds.")] = None,
@@ -243,6 +247,7 @@ def train(
         out_dir=str(out_dir),
         study=study,
         method_options=_method_options(method_option),
+        logger=logger,
     )
     if search is not None:
         from vptstudy.config import FINAL_SEEDS
@@ -592,6 +597,7 @@ def _sweep_run(
     download: bool,
     cache_dir: Path | None,
     out_dir: Path,
+    logger: str | None = None,
 ) -> dict:
     """The ``[run]`` table a sweep command's options stand for."""
     return {
@@ -604,6 +610,7 @@ def _sweep_run(
         "out_dir": str(out_dir),
         "download": download,
         "cache_dir": str(cache_dir) if cache_dir else None,
+        "logger": logger,
     }
 
 
@@ -625,6 +632,7 @@ def sweep_datasize(
     download: SweepDownloadOpt = False,
     cache_dir: SweepCacheDirOpt = None,
     out_dir: SweepOutDirOpt = Path("runs"),
+    logger: LoggerOpt = None,
     name: Annotated[str, typer.Option("--name", help="Study name.")] = "datasize",
     executor: ExecutorOpt = "local",
     gpus: GpusOpt = None,
@@ -636,7 +644,7 @@ def sweep_datasize(
     array_parallelism: ParallelOpt = 64,
 ) -> None:
     """Data-size sweep (paper section 4.4): each train size at train:val = 4:1, per method and seed."""
-    run = _sweep_run(model, pretrained, epochs, batch_size, img_size, data_root, download, cache_dir, out_dir)
+    run = _sweep_run(model, pretrained, epochs, batch_size, img_size, data_root, download, cache_dir, out_dir, logger)
     study = _sweep_study(
         "datasize",
         study_file,
@@ -671,6 +679,7 @@ def sweep_oneshot(
     download: SweepDownloadOpt = False,
     cache_dir: SweepCacheDirOpt = None,
     out_dir: SweepOutDirOpt = Path("runs"),
+    logger: LoggerOpt = None,
     name: Annotated[str, typer.Option("--name", help="Study name.")] = "oneshot",
     executor: ExecutorOpt = "local",
     gpus: GpusOpt = None,
@@ -682,7 +691,7 @@ def sweep_oneshot(
     array_parallelism: ParallelOpt = 64,
 ) -> None:
     """One-shot sweep (paper Tables 3-4): k images per class for train and val, several seeded draws."""
-    run = _sweep_run(model, pretrained, epochs, batch_size, img_size, data_root, download, cache_dir, out_dir)
+    run = _sweep_run(model, pretrained, epochs, batch_size, img_size, data_root, download, cache_dir, out_dir, logger)
     study = _sweep_study(
         "oneshot", study_file, name, task, method, seeds, search, run, {"shots": shots, "draws": draws}
     )
@@ -695,6 +704,7 @@ def sweep_oneshot(
 def run_cmd(
     study_file: Annotated[Path, typer.Argument(help="Study TOML file, e.g. studies/vtab1k.toml.")],
     out_dir: Annotated[Path | None, typer.Option(help="Override the study's out_dir.")] = None,
+    logger: LoggerOpt = None,
     executor: ExecutorOpt = "local",
     gpus: GpusOpt = None,
     workers_per_gpu: WorkersPerGpuOpt = 1,
@@ -712,6 +722,8 @@ def run_cmd(
     study = load_study(study_file)
     if out_dir is not None:
         study = dataclasses.replace(study, run={**study.run, "out_dir": str(out_dir)})
+    if logger is not None:
+        study = dataclasses.replace(study, run={**study.run, "logger": logger})
     _run_study(
         study, _executor(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism)
     )
@@ -959,6 +971,24 @@ def bench(
     if json_path is not None:
         atomic_write_json(json_path, rows)
         stdout.print(f"wrote {json_path}", soft_wrap=True)
+
+
+@app.command()
+def export(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories, or folders holding them.")],
+    to: Annotated[str, typer.Option("--to", metavar="NAME", help="tensorboard or wandb.")] = "tensorboard",
+    out_dir: Annotated[Path, typer.Option("--out-dir", help="Folder of the tracker's files.")] = Path("tb-export"),
+) -> None:
+    """Replay finished runs (config.json + metrics.jsonl) into TensorBoard event files or W&B runs."""
+    from vptstudy.console import out as stdout
+    from vptstudy.figures.select import find_runs
+    from vptstudy.loggers import check_logger, export_runs
+
+    check_logger(to, "--to")
+    written = export_runs([r.path for r in find_runs(runs, complete=True)], to, out_dir)
+    stdout.print(f"exported {len(written)} run(s) to {to} under {out_dir}", soft_wrap=True)
+    if to == "tensorboard":
+        stdout.print(f"view them with: tensorboard --logdir {out_dir}", soft_wrap=True)
 
 
 @app.command()

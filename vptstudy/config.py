@@ -14,6 +14,7 @@ PAPER_MODEL = "vit_base_patch16_224.orig_in21k"
 FINAL_SEEDS = (42, 44, 82, 100, 800)
 SPLITS = ("tune", "final")
 PRECISIONS = ("auto", "fp32", "bf16")
+LOGGERS = ("tensorboard", "wandb")  # vptstudy.loggers
 
 # Fields that do not change what a run computes, so they stay out of its identity (run directory name).
 _NOT_IDENTITY = {
@@ -28,6 +29,7 @@ _NOT_IDENTITY = {
     "compile",
     "checkpoint_every",
     "checkpoint_minutes",
+    "logger",
 }
 
 
@@ -74,6 +76,7 @@ class RunConfig:
     checkpoint_every: int = 1
     checkpoint_minutes: float = 5.0
     method_options: tuple[tuple[str, Any], ...] = field(default=())
+    logger: str | None = None  # experiment tracker fed each epoch: tensorboard or wandb (vptstudy.loggers)
 
     def __post_init__(self) -> None:
         validate_run_config(self)
@@ -146,5 +149,7 @@ def validate_run_config(cfg: RunConfig) -> None:
         raise bad("--checkpoint-every", cfg.checkpoint_every, "use 0 (never) or a number of epochs")
     if not cfg.checkpoint_minutes >= 0:
         raise bad("--checkpoint-minutes", cfg.checkpoint_minutes, "use 0 (every epoch) or a number of minutes")
+    if cfg.logger is not None and cfg.logger not in LOGGERS:
+        raise bad("--logger", cfg.logger, f"use one of {', '.join(LOGGERS)}")
     if cfg.test_subsample is not None and cfg.test_subsample < 1:
         raise bad("--test-subsample", cfg.test_subsample, "use a positive count, or 0 for the whole test set")
