@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/vptstudy demo --out demo-out --publish figures
+	$(BIN)/vptstudy demo --out-dir demo-out --publish figures
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperCommand
 
+from vptstudy.cli_help import HelpGroup
 from vptstudy.config import PAPER_MODEL, RunConfig
 from vptstudy.errors import RunFailed, UserError
 
@@ -16,8 +17,10 @@ app = typer.Typer(
     name="vptstudy",
     help="Visual prompt tuning or full fine-tuning? Run the ICLR 2024 study on timm ViTs.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
+    cls=HelpGroup,
+    rich_markup_mode=None,
 )
 STATE = {"debug": False}
 
@@ -119,9 +122,33 @@ def _run_study(study, spec) -> None:
     out.print(summary_table(summaries, title=f"Study {study.name} ({study.kind})"))
 
 
+def _renamed(value: Any, old_value: Any, old: str, new: str) -> Any:
+    """The value of a renamed option; its old name still works, with a one-line note on stderr."""
+    if old_value is None:
+        return value
+    print(f"vptstudy: note: {old} is now {new} (--out-dir names a folder, --out one file)", file=sys.stderr)
+    return old_value
+
+
+def _old_name(name: str) -> Any:
+    """A hidden option that keeps an old flag name working (see :func:`_renamed`)."""
+    return typer.Option(name, hidden=True, help=f"Old name of {name}.")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from vptstudy import __version__
+
+        print(f"vptstudy {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     STATE["debug"] = debug
 
@@ -289,7 +316,8 @@ def pretrain_toy(
     seed: Annotated[int, typer.Option(help="Seed of the initialisation and the image stream.")] = 0,
     eval_images: Annotated[int, typer.Option(help="Held-out upstream images for the final accuracy.")] = 2000,
     threads: Annotated[int | None, typer.Option(help="CPU threads (default: torch's); 1 suits a busy CPU.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Output folder (default: the package's assets/).")] = None,
+    out_dir: Annotated[Path | None, typer.Option(help="Output folder (default: the package's assets/).")] = None,
+    old_out: Annotated[Path | None, _old_name("--out")] = None,
 ) -> None:
     """Pretrain the embedded toy ViT (--model toy-vit) on synthetic shapes; write its weights and JSON card."""
     from vptstudy.console import console, make_progress
@@ -297,6 +325,7 @@ def pretrain_toy(
     from vptstudy.pretrain import PretrainConfig
     from vptstudy.pretrain import pretrain_toy as run_pretraining
 
+    out_dir = _renamed(out_dir, old_out, "--out", "--out-dir")
     cfg = PretrainConfig(
         steps=steps,
         batch_size=batch_size,
@@ -306,7 +335,7 @@ def pretrain_toy(
         seed=seed,
         eval_images=eval_images,
         threads=threads,
-        out_dir=str(out or ASSETS),
+        out_dir=str(out_dir or ASSETS),
     )
     with make_progress() as progress:
         bar = progress.add_task("pretrain toy-vit", total=steps, info="")
@@ -329,7 +358,11 @@ def pretrain_toy(
 
 
 # -- vptstudy visualize --------------------------------------------------------------------------------------
-visualize = typer.Typer(help="Figures from finished runs: curves, datasize, attribution, tsne, umap, quadrant, ...")
+visualize = typer.Typer(
+    cls=HelpGroup,
+    rich_markup_mode=None,
+    help="Figures from finished runs: curves, datasize, attribution, tsne, umap, quadrant, ...",
+)
 app.add_typer(visualize, name="visualize", no_args_is_help=True)
 RunsArg = Annotated[list[Path], typer.Argument(help="Run directories, or folders holding them.")]
 FtRunArg = Annotated[Path, typer.Argument(metavar="FT_RUN", help="Finished run directory (FT, or any method).")]
@@ -584,7 +617,7 @@ SweepImgSizeOpt = Annotated[int | None, typer.Option("--img-size", help="Input s
 SweepDataRootOpt = Annotated[Path | None, typer.Option("--data-root", help="Data folder.")]
 SweepDownloadOpt = Annotated[bool, typer.Option("--download", help="Let torchvision download full datasets.")]
 SweepCacheDirOpt = Annotated[Path | None, typer.Option("--cache-dir", help="Folder of decoded-image caches.")]
-SweepOutDirOpt = Annotated[Path, typer.Option("--out-dir", help="Root of run directories.")]
+SweepOutDirOpt = Annotated[Path, typer.Option("--out-dir", help="Root folder of run directories.")]
 
 
 def _sweep_run(
@@ -703,7 +736,7 @@ def sweep_oneshot(
 @app.command("run")
 def run_cmd(
     study_file: Annotated[Path, typer.Argument(help="Study TOML file, e.g. studies/vtab1k.toml.")],
-    out_dir: Annotated[Path | None, typer.Option(help="Override the study's out_dir.")] = None,
+    out_dir: Annotated[Path | None, typer.Option(help="Root folder of run directories (default: the study's).")] = None,
     logger: LoggerOpt = None,
     executor: ExecutorOpt = "local",
     gpus: GpusOpt = None,
@@ -744,7 +777,8 @@ def _grid_table(title: str, header: list[str], rows: list[list[str]]):
 @app.command()
 def report(
     runs_dir: Annotated[Path, typer.Argument(help="Folder of run directories (a study or the whole out dir).")],
-    out: Annotated[Path | None, typer.Option(help="Where report.md/report.csv go (default: RUNS_DIR).")] = None,
+    out_dir: Annotated[Path | None, typer.Option(help="Folder for report.md/.csv (default: RUNS_DIR).")] = None,
+    old_out: Annotated[Path | None, _old_name("--out")] = None,
 ) -> None:
     """Paper-style tables: mean ± std test accuracy, group means, wins against FT; markdown + CSV."""
 
@@ -769,7 +803,7 @@ def report(
         stdout.print(f"[red]failed:[/] {failed.get('run_dir')}: {failed.get('reason')}")
     for run in rep.incomplete:
         stdout.print(f"[yellow]incomplete:[/] {run}")
-    md, csv_path = write_report(rep, out or runs_dir)
+    md, csv_path = write_report(rep, _renamed(out_dir, old_out, "--out", "--out-dir") or runs_dir)
     stdout.print(f"wrote {md} and {csv_path}")
 
 
@@ -925,7 +959,8 @@ def bench(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     precision: Annotated[str, typer.Option(help="auto (bf16 on CUDA), fp32 or bf16.")] = "auto",
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the training model.")] = False,
-    json_path: Annotated[Path | None, typer.Option("--json", help="Also write the figures to this JSON file.")] = None,
+    json_path: Annotated[Path | None, typer.Option("--out", help="Also write the figures to this JSON file.")] = None,
+    old_json: Annotated[Path | None, _old_name("--json")] = None,
 ) -> None:
     """Training speed: bare forward+backward+step vs a real epoch with evaluation; overhead, memory, MFU."""
     from vptstudy.bench import BenchConfig
@@ -966,6 +1001,7 @@ def bench(
         elif event == "real":
             console.print(f"[dim]real epochs: {info['method']} ({info['epochs']})[/]")
 
+    json_path = _renamed(json_path, old_json, "--json", "--out")
     rows = run_bench(cfg, log)
     stdout.print(_bench_table(rows))
     if json_path is not None:
@@ -993,7 +1029,8 @@ def export(
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option(help="Output folder: runs, report.md and figures/.")] = Path("demo-out"),
+    out_dir: Annotated[Path, typer.Option(help="Output folder: runs, report.md and figures/.")] = Path("demo-out"),
+    old_out: Annotated[Path | None, _old_name("--out")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="A smoke test: two tasks, one seed, two epochs.")] = False,
     publish: Annotated[Path | None, typer.Option(help="Also copy the figures (PNG) into this folder.")] = None,
 ) -> None:
@@ -1004,7 +1041,9 @@ def demo(
     from vptstudy.demo import run_demo
 
     with make_progress() as progress:
-        outputs = run_demo(out, quick=quick, callback=SweepProgress(progress))
+        outputs = run_demo(
+            _renamed(out_dir, old_out, "--out", "--out-dir"), quick=quick, callback=SweepProgress(progress)
+        )
     if publish is not None:
         publish.mkdir(parents=True, exist_ok=True)
         for figure in outputs.figures:
