@@ -13,6 +13,7 @@ import pytest
 import typer
 
 from vptstudy import cli
+from vptstudy import console as _console  # noqa: F401  (its consoles take their width now, not at COLUMNS=80 below)
 
 ROOT = Path(__file__).resolve().parents[1]
 OPTION_LINE = re.compile(r"^  (-[-\w]+(?:, -[-\w]+)*)(?: ([^\s]+))?(?:\s{2,}|$)")

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperCommand
 
+from vptstudy import validate
 from vptstudy.cli_help import HelpGroup
 from vptstudy.config import PAPER_MODEL, RunConfig
 from vptstudy.errors import RunFailed, UserError
@@ -29,9 +30,12 @@ def _floats(text: str | None, option: str) -> tuple[float, ...] | None:
     if text is None:
         return None
     try:
-        return tuple(float(v) for v in text.split(",") if v.strip())
+        values = tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise UserError(f"cannot read {text!r} as numbers", option, "use a comma-separated list, e.g. 1,0.5") from None
+    for value in values:
+        validate.finite(value, option)
+    return values
 
 
 def _ints(text: str | None, option: str) -> tuple[int, ...] | None:
@@ -101,9 +105,11 @@ def _executor(
 ):
     from vptstudy.executors import ExecutorSpec
 
+    ids = _ints(gpus, "--gpus") or ()
+    validate.gpus(ids)
     return ExecutorSpec(
         kind=executor,
-        gpus=_ints(gpus, "--gpus") or (),
+        gpus=ids,
         workers_per_gpu=workers_per_gpu,
         workers=workers,
         partition=partition,
@@ -120,6 +126,24 @@ def _run_study(study, spec) -> None:
     with make_progress() as progress:
         summaries = run_study(study, spec, SweepProgress(progress))
     out.print(summary_table(summaries, title=f"Study {study.name} ({study.kind})"))
+    failed = _study_failures(summaries)
+    if failed:
+        raise RunFailed(f"study {study.name}: {failed}")
+
+
+def _study_failures(summaries: list[dict]) -> str:
+    """How many final runs did not finish and how many units chose no lr/wd ('' when all went well)."""
+    finals = [r for s in summaries for r in s["results"]]
+    bad = [r for r in finals if r.get("status") != "ok"]
+    unchosen = [s for s in summaries if s["chosen"] is None]
+    parts = []
+    if bad:
+        states = [r.get("status", "missing") for r in bad]
+        kinds = ", ".join(f"{states.count(k)} {k}" for k in sorted(set(states)))
+        parts.append(f"{len(bad)} of {len(finals)} final runs did not finish ({kinds})")
+    if unchosen:
+        parts.append(f"{len(unchosen)} of {len(summaries)} units had no search candidate finish")
+    return "; ".join(parts)
 
 
 def _renamed(value: Any, old_value: Any, old: str, new: str) -> Any:
@@ -172,14 +196,15 @@ def tasks(
     root = resolve_root(str(data_root) if data_root else None)
     wide = out.width >= WIDE_TASKS_TABLE  # narrow terminals: preprocessing and how to get the data go below
     table = Table(title=f"Tasks (data root: {root})", caption="; ".join(LAYOUTS))
-    for col in ("task", "group", "classes", "disparity", *(("preprocess",) if wide else ())):
+    for col in ("task", "group", "classes", "disparity", "prompts", *(("preprocess",) if wide else ())):
         table.add_column(col, no_wrap=True)  # short values, and task names to copy: never broken
     table.add_column("available here", overflow="fold")
     if wide:
         table.add_column("how to get it", overflow="fold")
     rows = task_rows(root)
     for row in rows:
-        cells = [row["task"], row["group"], str(row["classes"] or "from data"), row["disparity"]]
+        prompts = str(row["prompts"] or "-")  # the study's per-task prompt length (VTAB-1k only)
+        cells = [row["task"], row["group"], str(row["classes"] or "from data"), row["disparity"], prompts]
         extra = [row["preprocess"], row["available"], row["get_it"]] if wide else [row["available"]]
         table.add_row(*cells, *extra)
     out.print(table)
@@ -276,6 +301,8 @@ def train(
         method_options=_method_options(method_option),
         logger=logger,
     )
+    validate.method_options(cfg.method, cfg.method_options)
+    validate.gpus(_ints(gpus, "--gpus") or ())  # also without --search, where --gpus would be ignored
     if search is not None:
         from vptstudy.config import FINAL_SEEDS
         from vptstudy.methods import get_method
@@ -778,6 +805,9 @@ def _grid_table(title: str, header: list[str], rows: list[list[str]]):
 def report(
     runs_dir: Annotated[Path, typer.Argument(help="Folder of run directories (a study or the whole out dir).")],
     out_dir: Annotated[Path | None, typer.Option(help="Folder for report.md/.csv (default: RUNS_DIR).")] = None,
+    paper: Annotated[
+        bool, typer.Option("--paper", help="Also compare with the paper's Tables 1-6 (writes paper.csv).")
+    ] = False,
     old_out: Annotated[Path | None, _old_name("--out")] = None,
 ) -> None:
     """Paper-style tables: mean ± std test accuracy, group means, wins against FT; markdown + CSV."""
@@ -803,8 +833,32 @@ def report(
         stdout.print(f"[red]failed:[/] {failed.get('run_dir')}: {failed.get('reason')}")
     for run in rep.incomplete:
         stdout.print(f"[yellow]incomplete:[/] {run}")
-    md, csv_path = write_report(rep, _renamed(out_dir, old_out, "--out", "--out-dir") or runs_dir)
+    out_dir = _renamed(out_dir, old_out, "--out", "--out-dir") or runs_dir
+    md, csv_path = write_report(rep, out_dir)
     stdout.print(f"wrote {md} and {csv_path}")
+    if paper:
+        _report_paper(rep, out_dir)
+
+
+def _report_paper(rep, out_dir: Path) -> None:
+    """``report --paper``: our means next to the paper's, per task and method, and paper.csv."""
+    from vptstudy.analysis import paper
+    from vptstudy.console import out as stdout
+    from vptstudy.runs import atomic_write_bytes
+
+    items = paper.comparisons(rep)
+    if not items:
+        regimes = ", ".join(paper.load_paper().regimes())
+        stdout.print(f"--paper: no runs in a regime the paper reports ({regimes})")
+        return
+    for c in items:
+        rich_table = _grid_table(paper.title(c), *paper.wide_rows(c))
+        if stdout.measure(rich_table, options=stdout.options.update_width(10_000)).maximum > stdout.width:
+            rich_table = _grid_table(paper.title(c), *paper.long_rows(c))
+        stdout.print(rich_table)
+        stdout.print(paper.summary(c))
+    atomic_write_bytes(out_dir / "paper.csv", paper.to_csv(items).encode())
+    stdout.print(f"wrote {out_dir / 'paper.csv'}")
 
 
 @app.command()

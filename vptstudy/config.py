@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from vptstudy import validate
 from vptstudy.errors import UserError
 
 PAPER_MODEL = "vit_base_patch16_224.orig_in21k"
@@ -121,6 +122,15 @@ def validate_run_config(cfg: RunConfig) -> None:
     def bad(option: str, value: Any, fix: str) -> UserError:
         return UserError(f"invalid {option} {value!r}", option, fix)
 
+    for option, number in (
+        ("--lr", cfg.base_lr),
+        ("--wd", cfg.weight_decay),
+        ("--prompt-dropout", cfg.prompt_dropout),
+        ("--checkpoint-minutes", cfg.checkpoint_minutes),
+    ):
+        validate.finite(number, option)
+    validate.seed(cfg.seed, "--seed")
+    validate.seed(cfg.split_seed, "--split-seed")
     if cfg.epochs < 1:
         raise bad("--epochs", cfg.epochs, "use at least 1 epoch")
     if cfg.warmup_epochs is not None and not 0 <= cfg.warmup_epochs < cfg.epochs:

@@ -36,11 +36,15 @@ A study is plain data::
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vptstudy import validate
 from vptstudy.config import FINAL_SEEDS, RunConfig
 from vptstudy.errors import UserError
 
@@ -105,6 +109,15 @@ def _err(what: str, key: str, fix: str, source: str) -> UserError:
     return UserError(what, f"{source}: {key}", fix)
 
 
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # one safe folder name: no '/', no '..', no leading dot
+_FIELD_TYPES = {f.name: str(f.type) for f in dataclasses.fields(RunConfig)}
+
+
+def _describe(value: Any) -> str:
+    kinds = {bool: "true/false", str: "a string", int: "an integer", float: "a number", list: "a list", dict: "a table"}
+    return f"{kinds.get(type(value), type(value).__name__)} ({json.dumps(value, default=str)[:40]})"
+
+
 def _check_keys(table: dict[str, Any], allowed: set[str], prefix: str, source: str) -> None:
     unknown = sorted(set(table) - allowed)
     if unknown:
@@ -116,20 +129,109 @@ def _check_keys(table: dict[str, Any], allowed: set[str], prefix: str, source: s
         )
 
 
-def _numbers(value: Any, key: str, source: str, integer: bool = False) -> tuple:
-    kind = int if integer else (int, float)
-    if (
-        not isinstance(value, list)
-        or not value
-        or not all(isinstance(v, kind) and not isinstance(v, bool) for v in value)
-    ):
+def _table(data: dict[str, Any], key: str, source: str, example: str) -> dict[str, Any]:
+    """``data[key]`` (default empty), which must be a TOML table."""
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise _err(f"{key} must be a table, not {_describe(value)}", key, f"write {example}", source)
+    return value
+
+
+def _number(value: Any, key: str, source: str, integer: bool = False, low: float | None = None) -> Any:
+    """One finite number (an integer when asked), at least ``low``; bools and strings are refused."""
+    kind = "an integer" if integer else "a number"
+    ok = isinstance(value, int if integer else (int, float)) and not isinstance(value, bool)
+    if not ok:
+        raise _err(f"{key} must be {kind}, not {_describe(value)}", key, f"for example {key} = 1 (no quotes)", source)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _err(f"{key} must be finite, not {value}", key, "use a finite number", source)
+    if low is not None and value < low:
+        raise _err(f"invalid {key} {value}", key, f"use a value >= {low:g}", source)
+    return int(value) if integer else float(value)
+
+
+def _bool(value: Any, key: str, source: str) -> bool:
+    if not isinstance(value, bool):
+        raise _err(f"{key} must be true or false, not {_describe(value)}", key, f"write {key} = true", source)
+    return value
+
+
+def _numbers(value: Any, key: str, source: str, integer: bool = False, low: float | None = None) -> tuple:
+    if not isinstance(value, list) or not value:
         raise _err(
-            f"{key} must be a non-empty list of {'integers' if integer else 'numbers'}",
+            f"{key} must be a non-empty list of {'integers' if integer else 'numbers'}, not {_describe(value)}",
             key,
             f"for example {key} = [1, 2]",
             source,
         )
-    return tuple(int(v) if integer else float(v) for v in value)
+    kind = int if integer else (int, float)
+    for v in value:
+        if not isinstance(v, kind) or isinstance(v, bool):
+            raise _err(
+                f"{key} must be a non-empty list of {'integers' if integer else 'numbers'}, it holds {_describe(v)}",
+                key,
+                f"for example {key} = [1, 2] (no quotes)",
+                source,
+            )
+    return tuple(_number(v, key, source, integer, low) for v in value)
+
+
+def _seeds(value: Any, key: str, source: str) -> tuple[int, ...]:
+    seeds = _numbers(value, key, source, integer=True)
+    for seed in seeds:
+        try:
+            validate.seed(seed, key)
+        except UserError as exc:
+            raise _err(exc.what, key, exc.fix, source) from None
+    return seeds
+
+
+def _names(value: Any, key: str, known: Any, source: str, fix: str) -> list[str]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise _err(f"{key} must be a non-empty list of names, not {_describe(value)}", key, fix, source)
+    for name in value:
+        if name not in known:
+            raise _err(f"unknown {key[:-1]} {name!r}", key, fix, source)
+    return value
+
+
+def _check_run_value(key: str, value: Any, source: str) -> Any:
+    """A ``[run]`` value of the type its RunConfig field has (TOML has no null: None-able fields need a value)."""
+    where = f"run.{key}"
+    kind = _FIELD_TYPES[key].split(" | ")[0]
+    if kind.startswith("tuple"):  # method_options
+        return _options(value, where, source)
+    if kind == "bool":
+        return _bool(value, where, source)
+    if kind == "int":
+        return _number(value, where, source, integer=True)
+    if kind == "float":
+        return _number(value, where, source)
+    if not isinstance(value, str):
+        raise _err(f"{where} must be a string, not {_describe(value)}", where, f'write {where} = "..."', source)
+    return value
+
+
+def _options(table: Any, where: str, source: str) -> dict[str, Any]:
+    scalars = bool | int | float | str
+    if not isinstance(table, dict) or not all(isinstance(v, scalars) for v in table.values()):
+        raise _err(f"[{where}] must hold option = value lines", where, "for example rank = 8", source)
+    for key, value in table.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _err(f"{where}.{key} must be finite, not {value}", f"{where}.{key}", "use a number", source)
+    return table
+
+
+def _lr_wd(table: dict[str, Any], key: str, source: str) -> tuple[float, float] | None:
+    """Check an ``lr``/``wd`` table's values: lr > 0, wd >= 0 (each a number or a list of them)."""
+    for name, low in (("lr", None), ("wd", 0.0)):
+        if name in table:
+            values = table[name] if isinstance(table[name], list) else [table[name]]
+            for v in _numbers(values, f"{key}.{name}", source):
+                if (name == "lr" and v <= 0) or (low is not None and v < low):
+                    rule = "> 0" if name == "lr" else ">= 0"
+                    raise _err(f"invalid {key}.{name} {v:g}", f"{key}.{name}", f"use a value {rule}", source)
+    return None
 
 
 def parse_study(data: dict[str, Any], source: str = "study") -> Study:
@@ -141,27 +243,23 @@ def parse_study(data: dict[str, Any], source: str = "study") -> Study:
     for key in ("name", "kind", "tasks", "methods"):
         if key not in data:
             raise _err(f"missing key {key!r}", key, "every study names name, kind, tasks and methods", source)
-    if not isinstance(data["name"], str) or not data["name"] or "/" in data["name"]:
-        raise _err("name must be a non-empty string without '/'", "name", 'for example name = "vtab1k"', source)
-    if data["kind"] not in KINDS:
+    if not isinstance(data["name"], str) or not NAME.fullmatch(data["name"]) or data["name"] in (".", ".."):
+        raise _err(
+            f"invalid name {data['name']!r}",
+            "name",
+            'use one folder name (letters, digits, . _ -, not starting with a dot), for example name = "vtab1k"',
+            source,
+        )
+    if not isinstance(data["kind"], str) or data["kind"] not in KINDS:
         raise _err(f"unknown kind {data['kind']!r}", "kind", f"use one of {', '.join(KINDS)}", source)
-    tasks = data["tasks"]
-    if not isinstance(tasks, list) or not tasks:
-        raise _err("tasks must be a non-empty list", "tasks", "run `vptstudy tasks` for the names", source)
-    for task in tasks:
-        if task not in TASKS:
-            raise _err(f"unknown task {task!r}", "tasks", "run `vptstudy tasks` for the names", source)
-    methods = data["methods"]
-    if not isinstance(methods, list) or not methods:
-        raise _err("methods must be a non-empty list", "methods", f"use some of {', '.join(METHODS)}", source)
-    for method in methods:
-        if method not in METHODS:
-            raise _err(f"unknown method {method!r}", "methods", f"use some of {', '.join(METHODS)}", source)
-    seeds = _numbers(data.get("seeds", list(FINAL_SEEDS)), "seeds", source, integer=True)
-    run = data.get("run", {})
-    if not isinstance(run, dict):
-        raise _err("[run] must be a table", "run", "write [run] followed by key = value lines", source)
+    if not isinstance(data.get("description", ""), str):
+        raise _err("description must be a string", "description", 'write description = "..."', source)
+    tasks = _names(data["tasks"], "tasks", TASKS, source, "run `vptstudy tasks` for the names")
+    methods = _names(data["methods"], "methods", METHODS, source, f"use some of {', '.join(METHODS)}")
+    seeds = _seeds(data.get("seeds", list(FINAL_SEEDS)), "seeds", source)
+    run = _table(data, "run", source, "[run] followed by key = value lines")
     _check_keys(run, RUN_KEYS, "run.", source)
+    run = {key: _check_run_value(key, value, source) for key, value in run.items()}
     if data["kind"] != "search" and REGIME_KEYS & set(run):
         key = sorted(REGIME_KEYS & set(run))[0]
         raise _err(
@@ -171,52 +269,48 @@ def parse_study(data: dict[str, Any], source: str = "study") -> Study:
             source,
         )
     grid: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {}
-    for method, table in data.get("grid", {}).items():
+    for method, table in _table(data, "grid", source, "[grid.<method>] with lr = [...] and wd = [...]").items():
         if method not in METHODS:
             raise _err(f"unknown method {method!r}", f"grid.{method}", f"use one of {', '.join(METHODS)}", source)
+        table = _table({f"grid.{method}": table}, f"grid.{method}", source, f"[grid.{method}] then lr = [1.0]")
         _check_keys(table, GRID_KEYS, f"grid.{method}.", source)
         default = METHODS[method]
-        grid[method] = (
-            _numbers(table.get("lr", list(default.lr_grid)), f"grid.{method}.lr", source),
-            _numbers(table.get("wd", list(default.wd_grid)), f"grid.{method}.wd", source),
-        )
+        lrs = _numbers(table.get("lr", list(default.lr_grid)), f"grid.{method}.lr", source)
+        wds = _numbers(table.get("wd", list(default.wd_grid)), f"grid.{method}.wd", source)
+        _lr_wd({"lr": list(lrs), "wd": list(wds)}, f"grid.{method}", source)
+        grid[method] = (lrs, wds)
     fixed: dict[str, tuple[float, float]] = {}
-    for method, table in data.get("fixed", {}).items():
+    for method, table in _table(data, "fixed", source, "[fixed.<method>] with lr = ... and wd = ...").items():
         if method not in METHODS:
             raise _err(f"unknown method {method!r}", f"fixed.{method}", f"use one of {', '.join(METHODS)}", source)
+        table = _table({f"fixed.{method}": table}, f"fixed.{method}", source, f"[fixed.{method}] then lr = 0.001")
         _check_keys(table, GRID_KEYS, f"fixed.{method}.", source)
         default = METHODS[method]
-        fixed[method] = (float(table.get("lr", default.default_lr)), float(table.get("wd", default.default_wd)))
+        lr = _number(table.get("lr", default.default_lr), f"fixed.{method}.lr", source)
+        wd = _number(table.get("wd", default.default_wd), f"fixed.{method}.wd", source)
+        _lr_wd({"lr": lr, "wd": wd}, f"fixed.{method}", source)
+        fixed[method] = (lr, wd)
     method_options: dict[str, tuple[tuple[str, Any], ...]] = {}
-    for method, table in data.get("method_options", {}).items():
+    for method, table in _table(data, "method_options", source, "[method_options.<method>] then rank = 8").items():
         if method not in METHODS:
             raise _err(
                 f"unknown method {method!r}", f"method_options.{method}", f"use one of {', '.join(METHODS)}", source
             )
-        if not isinstance(table, dict) or not all(isinstance(v, bool | int | float | str) for v in table.values()):
-            raise _err(
-                f"[method_options.{method}] must hold option = value lines",
-                f"method_options.{method}",
-                "for example rank = 8",
-                source,
-            )
-        method_options[method] = tuple(sorted(table.items()))
+        method_options[method] = tuple(sorted(_options(table, f"method_options.{method}", source).items()))
     kind = data["kind"]
     extra: dict[str, Any] = {}
     if kind == "datasize":
-        table = data.get("datasize", {})
+        table = _table(data, "datasize", source, "[datasize] then sizes = [400, 800]")
         _check_keys(table, DATASIZE_KEYS, "datasize.", source)
-        extra["sizes"] = _numbers(table.get("sizes", list(PAPER_SIZES)), "datasize.sizes", source, integer=True)
-        extra["split_seeds"] = _numbers(table.get("split_seeds", [0]), "datasize.split_seeds", source, integer=True)
-        extra["search"] = bool(table.get("search", True))
+        extra["sizes"] = _numbers(table.get("sizes", list(PAPER_SIZES)), "datasize.sizes", source, True, low=1)
+        extra["split_seeds"] = _seeds(table.get("split_seeds", [0]), "datasize.split_seeds", source)
+        extra["search"] = _bool(table.get("search", True), "datasize.search", source)
     elif kind == "oneshot":
-        table = data.get("oneshot", {})
+        table = _table(data, "oneshot", source, "[oneshot] then shots = 1")
         _check_keys(table, ONESHOT_KEYS, "oneshot.", source)
-        extra["shots"] = int(table.get("shots", 1))
-        extra["draws"] = int(table.get("draws", 5))
-        extra["search"] = bool(table.get("search", False))
-        if extra["shots"] < 1 or extra["draws"] < 1:
-            raise _err("oneshot.shots and oneshot.draws must be >= 1", "oneshot", "for example shots = 1", source)
+        extra["shots"] = _number(table.get("shots", 1), "oneshot.shots", source, integer=True, low=1)
+        extra["draws"] = _number(table.get("draws", 5), "oneshot.draws", source, integer=True, low=1)
+        extra["search"] = _bool(table.get("search", False), "oneshot.search", source)
     study = Study(
         name=data["name"],
         kind=kind,
@@ -229,13 +323,43 @@ def parse_study(data: dict[str, Any], source: str = "study") -> Study:
         method_options=method_options,
         **extra,
     )
-    try:  # check the run defaults by building one config
-        RunConfig(task=tasks[0], method=methods[0], study=study.name, **run)
-    except UserError as exc:
-        raise _err(exc.what, "run", exc.fix, source) from None
-    except TypeError as exc:
-        raise _err(f"bad value in [run]: {exc}", "run", "check the types of the [run] values", source) from None
+    _check_runs(study, source)
     return study
+
+
+def _run_key(option: str) -> str:
+    """The ``[run]`` key of a command-line option (``--epochs`` -> ``run.epochs``), else ``run``."""
+    name = {"--prompts": "num_prompts"}.get(option, option.removeprefix("--").replace("-", "_"))
+    return f"run.{name}" if name in RUN_KEYS else "run"
+
+
+def _check_runs(study: Study, source: str) -> None:
+    """Build each method's run config and check what a run would only find out later: ranges, the model, the
+    device and the method options, so a typo stops the study before its first run."""
+    for method in study.methods:
+        fields = study.run_for(method)
+        options = dict(fields.pop("method_options", ()) or ())
+        where = f"method_options.{method}" if method in study.method_options else "run.method_options"
+        try:
+            cfg = RunConfig(
+                task=study.tasks[0],
+                method=method,
+                study=study.name,
+                method_options=tuple(sorted(options.items())),
+                **fields,
+            )
+        except UserError as exc:
+            key = _run_key(exc.where)
+            raise _err(exc.what, key, exc.fix, source) from None
+        for check, arg, key in (
+            (validate.model, cfg.model, "run.model"),
+            (validate.device, cfg.device, "run.device"),
+            (lambda opts, m=method: validate.method_options(m, opts), cfg.method_options, where),
+        ):
+            try:
+                check(arg)
+            except UserError as exc:
+                raise _err(exc.what, key, exc.fix, source) from None
 
 
 def load_study(path: str | Path) -> Study:
@@ -244,7 +368,11 @@ def load_study(path: str | Path) -> Study:
     if not file.is_file():
         raise UserError(f"study file {str(file)!r} not found", "study", "pass a .toml file, e.g. studies/demo.toml")
     try:
-        data = tomllib.loads(file.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"study file is not valid TOML: {exc}", str(file), "fix the TOML syntax") from None
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        if isinstance(exc, tomllib.TOMLDecodeError):
+            raise UserError(f"study file is not valid TOML: {exc}", str(file), "fix the TOML syntax") from None
+        raise UserError("study file is not UTF-8 text", str(file), "pass a TOML text file") from None
+    except OSError as exc:
+        raise UserError(f"cannot read study file: {exc.strerror}", str(file), "check its permissions") from None
     return parse_study(data, str(file))

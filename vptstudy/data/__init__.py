@@ -4,7 +4,7 @@ from vptstudy.data import benchmarks as _benchmarks  # noqa: F401
 
 # Task modules register themselves on import; add new ones here.
 from vptstudy.data import toy_tasks as _toy_tasks  # noqa: F401
-from vptstudy.data.tasks import TASKS, TaskSpec, get_task, load_task_data
+from vptstudy.data.tasks import TASKS, TaskSpec, content_key, get_task, load_task_data
 from vptstudy.data.types import ImageSet, Preprocess, TaskData
 
-__all__ = ["TASKS", "ImageSet", "Preprocess", "TaskData", "TaskSpec", "get_task", "load_task_data"]
+__all__ = ["TASKS", "ImageSet", "Preprocess", "TaskData", "TaskSpec", "content_key", "get_task", "load_task_data"]

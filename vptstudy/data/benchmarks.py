@@ -81,28 +81,33 @@ def _open_image_folder(folder: Path, bench: Benchmark) -> Parts:
     return Parts(pool, test, f"image folder {folder} (held-out 20% test)", whole=False)
 
 
-def candidates(bench: Benchmark, root: Path, cfg: RunConfig | None) -> list[tuple[str, Callable[[], Parts]]]:
+Candidate = tuple[str, Callable[[], Parts], Path]  # label, opener, the folder it reads
+
+
+def candidates(bench: Benchmark, root: Path, cfg: RunConfig | None) -> list[Candidate]:
     """The sources of a VTAB task present under ``root``, in the order a run of ``cfg`` prefers them.
 
     The 800/200 protocol prefers the VTAB-1k folder; train-size and k-shot runs prefer the full dataset
     (downloaded with ``--download``) because only it can supply large or per-class requests.
     """
-    found: dict[str, tuple[str, Callable[[], Parts]]] = {}
+    found: dict[str, Candidate] = {}
     folder = vtab1k.locate(root, bench.folders)
     if folder is not None:
         label = f"VTAB-1k folder {folder}" + ("" if vtab1k.complete(folder) else " (incomplete)")
-        found["vtab1k"] = (label, lambda: vtab1k.open_folder(folder, bench.classes))
+        found["vtab1k"] = (label, lambda: vtab1k.open_folder(folder, bench.classes), folder)
     full = FULL_SOURCES.get(bench.name)
     if full is not None:
         full_root = tv_common.locate(root, full)
         if full_root is not None:
-            found["full"] = (f"torchvision {full.dataset} {full_root}", lambda: full.open(full_root, False))
+            opener = lambda: full.open(full_root, False)  # noqa: E731
+            found["full"] = (f"torchvision {full.dataset} {full_root}", opener, full_root / full.marker.split("/")[0])
         elif cfg is not None and cfg.download:
             target = tv_common.download_root(root)
-            found["full"] = (f"torchvision {full.dataset} (download)", lambda: full.open(target, True))
+            opener = lambda: full.open(target, True)  # noqa: E731
+            found["full"] = (f"torchvision {full.dataset} (download)", opener, target / full.marker.split("/")[0])
     images = _image_folder(root, bench)
     if images is not None:
-        found["images"] = (f"image folder {images}", lambda: _open_image_folder(images, bench))
+        found["images"] = (f"image folder {images}", lambda: _open_image_folder(images, bench), images)
     sweep = cfg is not None and (cfg.train_size is not None or cfg.shots is not None)
     order = ("full", "images", "vtab1k") if sweep else ("vtab1k", "images", "full")
     return [found[k] for k in order if k in found]
@@ -158,9 +163,22 @@ def _available(bench: Benchmark) -> Callable[[Path], list[str]]:
         if bench.group == "fgvc":
             folder = fgvc_json.locate(root, bench.folders)
             return [f"FGVC json {folder}"] if folder is not None and fgvc_json.complete(folder) else []
-        return [label for label, _ in candidates(bench, root, None)]
+        return [label for label, _, _ in candidates(bench, root, None)]
 
     return available
+
+
+def _data_dir(bench: Benchmark) -> Callable[[RunConfig], Path | None]:
+    """The folder a run of ``cfg`` reads for ``bench`` (None when no source is present)."""
+
+    def data_dir(cfg: RunConfig) -> Path | None:
+        root = data_root(cfg.data_root)
+        if bench.group == "fgvc":
+            return fgvc_json.locate(root, bench.folders)
+        found = candidates(bench, root, cfg)
+        return found[0][2] if found else None
+
+    return data_dir
 
 
 def _source_names(bench: Benchmark) -> tuple[str, ...]:
@@ -189,6 +207,7 @@ def _register_all() -> None:
                 loader=_load_fgvc(bench) if fgvc else _load_vtab(bench),
                 get_it=how_to_get(bench),
                 available=_available(bench),
+                data_dir=_data_dir(bench),
             )
         )
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import torch
 
+from vptstudy.data.fingerprint import stat_line
 from vptstudy.errors import UserError
 
 Reader = Callable[[int, int], torch.Tensor]  # (item, size) -> uint8 [3, size, size]
@@ -19,6 +21,8 @@ class Catalog:
     ``labels[i]`` is its label in the task's convention and ``read(i, size)`` decodes it.
 
     ``index`` selects items of the underlying lists; ``subset`` composes it, so nothing is copied or decoded.
+    ``root`` is set when ``names`` are files under it: then the key also covers each file's size and mtime, so an
+    edited image is decoded again instead of read stale from the cache.
     """
 
     source: str
@@ -27,6 +31,7 @@ class Catalog:
     all_labels: torch.Tensor
     read: Reader
     index: torch.Tensor = field(default=None)  # type: ignore[assignment]
+    root: Path | None = None
 
     def __post_init__(self) -> None:
         if self.index is None:
@@ -44,16 +49,18 @@ class Catalog:
         return int(self.index[i])
 
     def subset(self, index: torch.Tensor) -> Catalog:
-        return Catalog(self.source, self.part, self.names, self.all_labels, self.read, self.index[index])
+        return replace(self, index=self.index[index])
 
     def renamed(self, part: str) -> Catalog:
-        return Catalog(self.source, part, self.names, self.all_labels, self.read, self.index)
+        return replace(self, part=part)
 
     def key(self, size: int) -> str:
-        """Identity of the decoded content: source, part, size and every selected name and label."""
+        """Identity of the decoded content: source, part, size, every selected name and label (and file stat)."""
         digest = hashlib.sha1()
         for i, label in zip(self.index.tolist(), self.labels.tolist(), strict=True):
             digest.update(f"{self.names[i]}\t{label}\n".encode())
+            if self.root is not None:
+                digest.update(stat_line(self.root / self.names[i], self.names[i]).encode())
         return f"{self.source}|{self.part}|{size}px|{len(self)}|{digest.hexdigest()}"
 
 

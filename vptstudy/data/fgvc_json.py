@@ -85,7 +85,7 @@ def open_folder(folder: Path, num_classes: int, subdirs: tuple[str, ...] = (".",
         def read(i: int, size: int) -> torch.Tensor:
             return images.decode_resized(root / names[i], size)
 
-        return Catalog(f"fgvc:{root.resolve()}", part, names, labels, read)
+        return Catalog(f"fgvc:{root.resolve()}", part, names, labels, read, root=root)
 
     pool = catalog("train+val", {**train, **val})
     if len(pool) != len(train) + len(val):

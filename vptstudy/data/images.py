@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,32 @@ from PIL import Image, UnidentifiedImageError
 from vptstudy.errors import UserError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
+MAX_SIDE = 8192
+MAX_PIXELS = MAX_SIDE * MAX_SIDE  # per image; larger files are refused before decoding (decompression bombs)
+
+# PIL warns between its own limit and twice it; we refuse those files with our own error instead.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
+def _too_large(path: Path, size: str) -> UserError:
+    return UserError(
+        f"image {str(path)!r} is too large ({size} pixels, limit {MAX_SIDE}x{MAX_SIDE})",
+        "decompression-bomb guard",
+        "downscale or remove the file",
+    )
+
+
+def open_image(path: Path) -> Image.Image:
+    """``Image.open(path)`` (lazy: nothing decoded yet), refused with a :class:`UserError` above ``MAX_PIXELS``."""
+    try:
+        img = Image.open(path)
+    except Image.DecompressionBombError as exc:
+        raise _too_large(path, "over 2x PIL's limit") from exc
+    width, height = img.size
+    if width * height > MAX_PIXELS:
+        img.close()
+        raise _too_large(path, f"{width}x{height}")
+    return img
 
 
 def is_image_file(path: Path) -> bool:
@@ -33,7 +60,7 @@ def decode_resized(path: Path, size: int) -> torch.Tensor:
     Large JPEGs are decoded at a reduced DCT scale first (PIL's ``draft``), never below ``size``.
     """
     try:
-        with Image.open(path) as img:
+        with open_image(path) as img:
             img.draft("RGB", (size, size))
             return pil_to_uint8(img, size)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:

@@ -22,7 +22,7 @@ Progress = Callable[[int, int], None]
 def decode_workers() -> int:
     """Decoding threads: ``$VPTSTUDY_DECODE_WORKERS``, else the usable cores (at most 8)."""
     env = os.environ.get("VPTSTUDY_DECODE_WORKERS")
-    if env and env.isdigit() and int(env) > 0:
+    if env and env.isascii() and env.isdigit() and int(env) > 0:
         return int(env)
     return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 

@@ -63,4 +63,4 @@ def image_folder_catalog(root: Path, where: str = "--data-root") -> tuple[list[s
         return images.decode_resized(root / names[i], size)
 
     labels = torch.tensor([label for _, label in items], dtype=torch.long)
-    return classes, Catalog(f"folder:{root.resolve()}", root.name or "images", names, labels, read)
+    return classes, Catalog(f"folder:{root.resolve()}", root.name or "images", names, labels, read, root=root)

@@ -10,6 +10,7 @@ from vptstudy.config import RunConfig
 from vptstudy.data import sources, splits
 from vptstudy.data.assemble import assemble
 from vptstudy.data.catalog import Parts
+from vptstudy.data.fingerprint import tree_fingerprint
 from vptstudy.data.tv_common import hold_out
 from vptstudy.data.types import ImageSet, Preprocess, TaskData
 from vptstudy.errors import UserError
@@ -33,6 +34,7 @@ class TaskSpec:
     loader: Loader
     get_it: str = ""
     available: Callable[[Path], list[str]] | None = None  # the sources present under a data root
+    data_dir: Callable[[RunConfig], Path | None] | None = None  # the folder a run reads; None: built-in data
 
     def make_preprocess(self, input_size: int) -> Preprocess:
         if self.preprocess == "fgvc":
@@ -145,6 +147,7 @@ register(
         "your own images: --data-root DIR/<class>/*.png (or DIR/train and DIR/test)",
         _load_folder,
         "--data-root DIR with one sub-folder per class",
+        data_dir=lambda cfg: Path(cfg.data_root).expanduser() if cfg.data_root else None,
     )
 )
 
@@ -153,3 +156,17 @@ def load_task_data(cfg: RunConfig, input_size: int, progress: Progress | None = 
     """Load the splits a run asks for, decoded at the task's resolution for a model input of ``input_size``."""
     spec = get_task(cfg.task)
     return spec.loader(spec, cfg, input_size, progress)
+
+
+def content_key(cfg: RunConfig) -> dict[str, str | int | None]:
+    """What data a run of ``cfg`` reads, cheaply: the resolved folder and a fingerprint of every file under it
+    (relative names, sizes, mtimes; no image is read). Built-in data gives ``{"data_dir": None, ...}``.
+
+    Two runs with equal keys read the same files; an edited, added or removed image changes ``fingerprint``.
+    """
+    spec = get_task(cfg.task)
+    folder = spec.data_dir(cfg) if spec.data_dir is not None else None
+    if folder is None or not folder.exists():
+        return {"data_dir": None, "files": 0, "fingerprint": None}
+    count, digest = tree_fingerprint(folder)
+    return {"data_dir": str(folder.resolve()), "files": count, "fingerprint": digest}

@@ -69,7 +69,7 @@ def file_catalog(source: str, part: str, files: list[Path], labels: list[int]) -
     def read(i: int, size: int) -> torch.Tensor:
         return images.decode_resized(Path(names[i]), size)
 
-    return Catalog(source, part, names, _labels(labels), read)
+    return Catalog(source, part, names, _labels(labels), read, root=Path("."))
 
 
 def dataset_catalog(source: str, part: str, ds: Any, labels: Any) -> Catalog:
@@ -78,7 +78,7 @@ def dataset_catalog(source: str, part: str, ds: Any, labels: Any) -> Catalog:
     def read(i: int, size: int) -> torch.Tensor:
         try:
             return images.pil_to_uint8(ds[i][0], size)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, images.Image.DecompressionBombError) as exc:
             raise UserError(f"cannot decode item {i} of {source}", type(exc).__name__, "re-download it") from exc
 
     return Catalog(source, part, tuple(str(i) for i in range(len(ds))), _labels(labels), read)

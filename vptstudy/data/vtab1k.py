@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import torch
@@ -18,6 +19,12 @@ DESCRIPTION = (
     "a VTAB-1k folder holds train800val200.txt (or train800.txt + val200.txt), test.txt and the images; "
     "each line is 'relative/path label'"
 )
+LABEL = re.compile(r"-?[0-9]+")  # ASCII digits only: int() would also take '²'-like digits or fail on '--1'
+
+
+def is_label(text: str) -> bool:
+    """True when ``text`` is an integer label written with ASCII digits (an optional single leading minus)."""
+    return LABEL.fullmatch(text) is not None
 
 
 def locate(root: Path, folders: tuple[str, ...]) -> Path | None:
@@ -44,7 +51,7 @@ def read_list(path: Path, num_classes: int) -> list[tuple[str, int]]:
             continue
         where = f"{path}:{lineno}"
         parts = line.strip().rsplit(None, 1)
-        if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
+        if len(parts) != 2 or not is_label(parts[1]):
             raise UserError(f"malformed line {line.strip()!r}", where, "each line must be 'relative/path label'")
         rel, label = safe_relpath(parts[0], where), int(parts[1])
         if not 0 <= label < num_classes:
@@ -62,7 +69,7 @@ def _catalog(folder: Path, part: str, items: list[tuple[str, int]]) -> Catalog:
         return images.decode_resized(folder / names[i], size)
 
     labels = torch.tensor([label for _, label in items], dtype=torch.long)
-    return Catalog(f"vtab1k:{folder.resolve()}", part, names, labels, read)
+    return Catalog(f"vtab1k:{folder.resolve()}", part, names, labels, read, root=folder)
 
 
 def open_folder(folder: Path, num_classes: int) -> Parts:

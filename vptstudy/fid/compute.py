@@ -30,6 +30,7 @@ from vptstudy.fid.sources import (
     load_task_split,
     resolve_reference,
     sample_indices,
+    split_config,
 )
 from vptstudy.fid.store import StatsCache, check_stats_target, default_cache_dir, load_stats, save_stats
 
@@ -224,25 +225,21 @@ def reference_stats(
     return stats, False
 
 
-def _data_root_identity(task: str, option: str | None) -> str | None:
-    """The resolved data folder a task reads (None for embedded data, which needs none)."""
-    from vptstudy.data import get_task
-    from vptstudy.data.paths import data_root
+def _data_identity(task: str, req: FidRequest) -> dict[str, Any]:
+    """The folder a task's split is read from and a stat fingerprint of its files (an edited image is a miss)."""
+    from vptstudy.data import content_key
 
-    if set(get_task(task).sources) <= {"bundled", "procedural"}:
-        return None
-    return str(data_root(option).resolve())
+    key = content_key(split_config(task, req.split, req.data_root, req.cache_dir))
+    return {"data_root": key["data_dir"], "data_files": key["files"], "data_fingerprint": key["fingerprint"]}
 
 
 def task_stats(
     task: str, extractor: FeatureExtractor, req: FidRequest, cache: StatsCache, progress: Progress
 ) -> tuple[Stats, bool]:
     """A task split's statistics (cached), decoded by the data layer at the extractor's input size."""
-    data_root = _data_root_identity(task, req.data_root)
-    identity = _capped(
-        {"task": task, "split": req.split, "data_root": data_root, "size": extractor.task_size, **extractor.identity()},
-        req,
-    )
+    data = _data_identity(task, req)
+    identity = {"task": task, "split": req.split, **data, "size": extractor.task_size, **extractor.identity()}
+    identity = _capped(identity, req)
     stats = cache.load(identity)
     if stats is not None:
         return stats, True

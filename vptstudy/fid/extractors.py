@@ -149,10 +149,12 @@ def build_inception(weights: Path | None, random_seed: int | None = None) -> tor
 
 def decode_native(path: Path) -> torch.Tensor:
     """An image file as RGB uint8 ``[3, H, W]`` at its own size (what pytorch-fid feeds its model)."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
+
+    from vptstudy.data.images import open_image
 
     try:
-        with Image.open(path) as img:
+        with open_image(path) as img:
             array = np.array(img.convert("RGB"), dtype=np.uint8)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise UserError(

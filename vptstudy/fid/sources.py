@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from vptstudy.data.vtab1k import is_label
 from vptstudy.errors import UserError
 
 # pytorch-fid's IMAGE_EXTENSIONS (fid_score.py), matched case-insensitively here
@@ -70,7 +71,7 @@ def read_list_file(path: Path, where: str = "--reference") -> list[Path]:
         if not text:
             continue
         parts = text.rsplit(None, 1)
-        name = parts[0] if len(parts) == 2 and parts[1].lstrip("-").isdigit() else text
+        name = parts[0] if len(parts) == 2 and is_label(parts[1]) else text
         file = Path(name).expanduser()
         file = file if file.is_absolute() else path.parent / file
         if not file.is_file():
@@ -128,6 +129,16 @@ def sample_indices(total: int, max_images: int | None, seed: int) -> torch.Tenso
     return torch.from_numpy(np.sort(rng.choice(total, size=max_images, replace=False)))
 
 
+def split_config(task: str, split: str, data_root: str | None = None, cache_dir: str | None = None) -> Any:
+    """The RunConfig whose data holds ``split`` of ``task`` (``trainval`` and ``test`` come from a final run)."""
+    from vptstudy.config import RunConfig
+
+    if split not in SPLITS:
+        raise UserError(f"unknown split {split!r}", "--split", f"use one of {', '.join(SPLITS)}")
+    run_split = "final" if split in ("trainval", "test") else "tune"
+    return RunConfig(task=task, method="ft", split=run_split, data_root=data_root, cache_dir=cache_dir)
+
+
 def load_task_split(
     task: str,
     split: str,
@@ -140,19 +151,9 @@ def load_task_split(
 
     ``trainval`` is the tuning data of the paper's protocol (train800val200 for VTAB-1k): train and val together.
     """
-    from vptstudy.config import RunConfig
     from vptstudy.data import load_task_data
 
-    if split not in SPLITS:
-        raise UserError(f"unknown split {split!r}", "--split", f"use one of {', '.join(SPLITS)}")
-    cfg = RunConfig(
-        task=task,
-        method="ft",
-        split="final" if split in ("trainval", "test") else "tune",
-        data_root=data_root,
-        cache_dir=cache_dir,
-    )
-    data = load_task_data(cfg, size, progress)
+    data = load_task_data(split_config(task, split, data_root, cache_dir), size, progress)
     chosen = {"trainval": data.train, "train": data.train, "val": data.val, "test": data.test}[split]
     if chosen is None:
         raise UserError(f"task {task} has no {split} split", "--split", "use trainval, train or test")
