@@ -80,6 +80,9 @@ class _TrainCommand(TyperCommand):
         super().format_help(ctx, formatter)
 
 
+NormalizeOpt = Annotated[
+    str, typer.Option("--normalize", metavar="NAME", help="imagenet (mean/std, the paper's) or backbone (timm cfg).")
+]
 LoggerOpt = Annotated[
     str | None, typer.Option("--logger", metavar="NAME", help="Also stream each epoch to tensorboard or wandb.")
 ]
@@ -119,7 +122,17 @@ def _executor(
     )
 
 
+def _normalize_note(normalize: str, model: str) -> None:
+    """One line on stderr when the backbone was pretrained with another mean/std than the one in force."""
+    from vptstudy.normalize import mismatch_note
+
+    note = mismatch_note(normalize, model)
+    if note:
+        print(f"vptstudy: {note}", file=sys.stderr)
+
+
 def _run_study(study, spec) -> None:
+    _normalize_note(study.run.get("normalize", "imagenet"), study.run.get("model", PAPER_MODEL))
     from vptstudy.console import SweepProgress, make_progress, out, summary_table
     from vptstudy.sweep import run_study
 
@@ -185,6 +198,8 @@ def tasks(
     data_root: Annotated[
         Path | None, typer.Option(help="Data folder to look in (default: $VPTSTUDY_DATA or ./data).")
     ] = None,
+    model: Annotated[str, typer.Option(help="Backbone whose input normalisation to show.")] = PAPER_MODEL,
+    normalize: NormalizeOpt = "imagenet",
 ) -> None:
     """List the tasks: group, classes, task disparity, sources present on this machine and how to get the data."""
     from rich.table import Table
@@ -212,6 +227,9 @@ def tasks(
         out.print("[bold]preprocessing and how to get the data[/]")
         for row in rows:
             out.print(f"  [bold]{row['task']}[/] ({row['preprocess']}): {row['get_it']}")
+    from vptstudy.normalize import describe
+
+    out.print(f"inputs for {model}: {describe(normalize, model)}", highlight=False)
 
 
 @app.command(cls=_TrainCommand)
@@ -249,6 +267,7 @@ def train(
     checkpoint_minutes: Annotated[
         float, typer.Option(help="Resumable checkpoint at an epoch's end once this many minutes passed (0: every).")
     ] = 5.0,
+    normalize: NormalizeOpt = "imagenet",
     logger: LoggerOpt = None,
     out_dir: Annotated[Path, typer.Option(help="Root folder of run directories.")] = Path("runs"),
     study: Annotated[str, typer.Option(help="Study name (first run-directory level).")] = "adhoc",
@@ -300,6 +319,7 @@ def train(
         study=study,
         method_options=_method_options(method_option),
         logger=logger,
+        normalize=normalize,
     )
     validate.method_options(cfg.method, cfg.method_options)
     validate.gpus(_ints(gpus, "--gpus") or ())  # also without --search, where --gpus would be ignored
@@ -326,6 +346,7 @@ def train(
             plan, _executor(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism)
         )
         return
+    _normalize_note(cfg.normalize, cfg.model)
     with make_progress() as progress:
         result = fit(cfg, TrainProgress(progress, f"{task} {method}"))
     print_results([result], title="Run summary")
@@ -658,6 +679,7 @@ def _sweep_run(
     cache_dir: Path | None,
     out_dir: Path,
     logger: str | None = None,
+    normalize: str = "imagenet",
 ) -> dict:
     """The ``[run]`` table a sweep command's options stand for."""
     return {
@@ -671,6 +693,7 @@ def _sweep_run(
         "download": download,
         "cache_dir": str(cache_dir) if cache_dir else None,
         "logger": logger,
+        "normalize": normalize,
     }
 
 
@@ -693,6 +716,7 @@ def sweep_datasize(
     cache_dir: SweepCacheDirOpt = None,
     out_dir: SweepOutDirOpt = Path("runs"),
     logger: LoggerOpt = None,
+    normalize: NormalizeOpt = "imagenet",
     name: Annotated[str, typer.Option("--name", help="Study name.")] = "datasize",
     executor: ExecutorOpt = "local",
     gpus: GpusOpt = None,
@@ -704,7 +728,9 @@ def sweep_datasize(
     array_parallelism: ParallelOpt = 64,
 ) -> None:
     """Data-size sweep (paper section 4.4): each train size at train:val = 4:1, per method and seed."""
-    run = _sweep_run(model, pretrained, epochs, batch_size, img_size, data_root, download, cache_dir, out_dir, logger)
+    run = _sweep_run(
+        model, pretrained, epochs, batch_size, img_size, data_root, download, cache_dir, out_dir, logger, normalize
+    )
     study = _sweep_study(
         "datasize",
         study_file,
@@ -740,6 +766,7 @@ def sweep_oneshot(
     cache_dir: SweepCacheDirOpt = None,
     out_dir: SweepOutDirOpt = Path("runs"),
     logger: LoggerOpt = None,
+    normalize: NormalizeOpt = "imagenet",
     name: Annotated[str, typer.Option("--name", help="Study name.")] = "oneshot",
     executor: ExecutorOpt = "local",
     gpus: GpusOpt = None,
@@ -751,7 +778,9 @@ def sweep_oneshot(
     array_parallelism: ParallelOpt = 64,
 ) -> None:
     """One-shot sweep (paper Tables 3-4): k images per class for train and val, several seeded draws."""
-    run = _sweep_run(model, pretrained, epochs, batch_size, img_size, data_root, download, cache_dir, out_dir, logger)
+    run = _sweep_run(
+        model, pretrained, epochs, batch_size, img_size, data_root, download, cache_dir, out_dir, logger, normalize
+    )
     study = _sweep_study(
         "oneshot", study_file, name, task, method, seeds, search, run, {"shots": shots, "draws": draws}
     )

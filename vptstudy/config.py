@@ -16,6 +16,7 @@ FINAL_SEEDS = (42, 44, 82, 100, 800)
 SPLITS = ("tune", "final")
 PRECISIONS = ("auto", "fp32", "bf16")
 LOGGERS = ("tensorboard", "wandb")  # vptstudy.loggers
+NORMALIZE = ("imagenet", "backbone")  # vptstudy.normalize: ImageNet mean/std, or the backbone's timm cfg
 
 # Fields that do not change what a run computes, so they stay out of its identity (run directory name).
 _NOT_IDENTITY = {
@@ -78,6 +79,7 @@ class RunConfig:
     checkpoint_minutes: float = 5.0
     method_options: tuple[tuple[str, Any], ...] = field(default=())
     logger: str | None = None  # experiment tracker fed each epoch: tensorboard or wandb (vptstudy.loggers)
+    normalize: str = "imagenet"  # input mean/std: imagenet (the paper's) or backbone (timm cfg; vptstudy.normalize)
 
     def __post_init__(self) -> None:
         validate_run_config(self)
@@ -113,6 +115,8 @@ class RunConfig:
     def identity_hash(self) -> str:
         """A short hash of the fields that change what the run computes (not seed, paths or device)."""
         ident = {k: v for k, v in self.to_dict().items() if k not in _NOT_IDENTITY}
+        if ident.get("normalize") == "imagenet":  # the default: runs from before the option keep their hash
+            del ident["normalize"]
         return hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
@@ -159,6 +163,8 @@ def validate_run_config(cfg: RunConfig) -> None:
         raise bad("--checkpoint-every", cfg.checkpoint_every, "use 0 (never) or a number of epochs")
     if not cfg.checkpoint_minutes >= 0:
         raise bad("--checkpoint-minutes", cfg.checkpoint_minutes, "use 0 (every epoch) or a number of minutes")
+    if cfg.normalize not in NORMALIZE:
+        raise bad("--normalize", cfg.normalize, f"use one of {', '.join(NORMALIZE)}")
     if cfg.logger is not None and cfg.logger not in LOGGERS:
         raise bad("--logger", cfg.logger, f"use one of {', '.join(LOGGERS)}")
     if cfg.test_subsample is not None and cfg.test_subsample < 1:
