@@ -13,6 +13,7 @@ from vptstudy.config import RunConfig
 from vptstudy.data import load_task_data
 from vptstudy.data.pipeline import DeviceImages
 from vptstudy.normalize import describe, mismatch_note, stats
+from vptstudy.plan import plan
 from vptstudy.study import parse_study
 
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
@@ -39,8 +40,17 @@ def test_mismatch_note_only_when_the_backbone_differs():
 
 def test_default_keeps_run_identity_and_backbone_changes_it():
     cfg = RunConfig(task="toy/digits", method="vpt-deep", model="toy-vit")
-    assert cfg.identity_hash() == "a62661ce"  # the hash before --normalize existed: old run folders still match
-    assert cfg.replace(normalize="backbone").identity_hash() != "a62661ce"
+    assert plan(cfg).identity == "7de898ee"  # the identity before --normalize existed: run folders still match
+    assert plan(cfg.replace(normalize="backbone")).identity != "7de898ee"
+
+
+def test_dry_run_shows_the_normalisation_in_force(capsys, monkeypatch):
+    args = ["train", "--task", "toy/digits", "--method", "ft", "--model", TINY_HALF, "--dry-run"]
+    res = run_cli(args, capsys, monkeypatch)
+    assert res.code == 0, res.err
+    text = " ".join(res.out.split())
+    assert f"inputs for {TINY_HALF}: {describe('imagenet', TINY_HALF)}" in text
+    assert "own: mean (0.5, 0.5, 0.5)" in text
 
 
 def test_inputs_are_normalised_with_the_chosen_stats():

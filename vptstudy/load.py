@@ -12,6 +12,7 @@ from vptstudy import runs
 from vptstudy.errors import UserError
 from vptstudy.methods import get_method
 from vptstudy.models.prompts import PromptedViT
+from vptstudy.plan import plan
 from vptstudy.train import build_model
 
 
@@ -35,14 +36,16 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> Prompte
             "train it again without --no-save-weights",
         )
     meta = json.loads((run / runs.CONFIG).read_text())
-    cfg = runs.read_config(run)
+    run_plan = plan(runs.read_config(run))  # either layout: the plan resolves what the old config left open
+    cfg = run_plan.resolved
     method = get_method(cfg.method)
     stored = load_file(str(run / runs.TRAINABLE))
     num_classes = meta["resolved"]["num_classes"]
-    model = build_model(cfg.replace(pretrained=False, weights=None), num_classes)  # a run that stored all it needs
+    bare = plan(run_plan.cfg.replace(pretrained=False, weights=None))  # a run that stored all it needs
+    model = build_model(bare, num_classes)
     backbone_keys = {k for k in model.state_dict() if k.startswith("vit.") and not k.startswith("vit.head.")}
     if cfg.pretrained and not backbone_keys <= stored.keys():  # frozen weights come from the pretrained backbone
-        model = build_model(cfg, num_classes)
+        model = build_model(run_plan, num_classes)
     model = method.build(model, cfg)
     own = model.state_dict()
     unknown = sorted(set(stored) - set(own))
