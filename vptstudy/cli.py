@@ -171,8 +171,6 @@ def _run_study(study, spec, dry_run: bool = False, as_json: bool = False) -> Non
     from vptstudy.console import SweepProgress, make_progress, out, summary_table
     from vptstudy.sweep import run_study
 
-    _normalize_note(study.run.get("normalize", "imagenet"), study.run.get("model", PAPER_MODEL))
-
     if dry_run:
         from vptstudy.dryrun import study_runs
 
@@ -182,6 +180,7 @@ def _run_study(study, spec, dry_run: bool = False, as_json: bool = False) -> Non
     with make_progress() as progress:
         summaries = run_study(study, spec, SweepProgress(progress))
     out.print(summary_table(summaries, title=f"Study {study.name} ({study.kind})"))
+    _normalize_note(study.run.get("normalize", "imagenet"), study.run.get("model", PAPER_MODEL))
     failed = _study_failures(summaries)
     if failed:
         raise RunFailed(f"study {study.name}: {failed}")
@@ -417,7 +416,6 @@ def train(
 
         _print_dry_run([planned(resolve(cfg), cfg.split)], f"{task} {method}: resolved plan", as_json)
         return
-    _normalize_note(cfg.normalize, cfg.model)
     with make_progress() as progress:
         result = fit(cfg, TrainProgress(progress, f"{task} {method}"))
     if result.get("status") == "busy":
@@ -430,6 +428,7 @@ def train(
             "wait for it to finish, or stop that process (a lock whose process is gone is taken over)",
         )
     print_results([result], title="Run summary")
+    _normalize_note(cfg.normalize, cfg.model)  # after the work: an error stays the only line
 
 
 @app.command("pretrain-toy")
