@@ -11,7 +11,7 @@ from vptstudy.demo import demo_studies
 
 def test_quick_demo_runs_offline_and_writes_report_and_figures(tmp_path, no_network, capsys, monkeypatch) -> None:
     out = tmp_path / "demo"
-    res = run_cli(["demo", "--quick", "--out", str(out), "--publish", str(tmp_path / "pub")], capsys, monkeypatch)
+    res = run_cli(["demo", "--quick", "--out-dir", str(out), "--publish", str(tmp_path / "pub")], capsys, monkeypatch)
     assert res.code == 0, res.err
     report = (out / "report.md").read_text()
     for task in ("toy/shapes-new", "toy/sprites-orientation"):

@@ -12,6 +12,7 @@ import typer
 from typer.core import TyperCommand
 
 from vptstudy import validate
+from vptstudy.cli_help import HelpGroup
 from vptstudy.config import PAPER_MODEL, RunConfig
 from vptstudy.errors import RunFailed, UserError
 
@@ -19,8 +20,10 @@ app = typer.Typer(
     name="vptstudy",
     help="Visual prompt tuning or full fine-tuning? Run the ICLR 2024 study on timm ViTs.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
+    cls=HelpGroup,
+    rich_markup_mode=None,
 )
 STATE = {"debug": False}
 
@@ -79,6 +82,12 @@ class _TrainCommand(TyperCommand):
         super().format_help(ctx, formatter)
 
 
+NormalizeOpt = Annotated[
+    str, typer.Option("--normalize", metavar="NAME", help="imagenet (mean/std, the paper's) or backbone (timm cfg).")
+]
+LoggerOpt = Annotated[
+    str | None, typer.Option("--logger", metavar="NAME", help="Also stream each epoch to tensorboard or wandb.")
+]
 ExecutorOpt = Annotated[str, typer.Option("--executor", help="local (default) or slurm (submitit).")]
 GpusOpt = Annotated[str | None, typer.Option("--gpus", help="Local: GPU ids for one worker each, e.g. 0,1.")]
 WorkersPerGpuOpt = Annotated[int, typer.Option("--workers-per-gpu", help="Local: workers per listed GPU.")]
@@ -115,6 +124,15 @@ def _executor(
     )
 
 
+def _normalize_note(normalize: str, model: str) -> None:
+    """One line on stderr when the backbone was pretrained with another mean/std than the one in force."""
+    from vptstudy.normalize import mismatch_note
+
+    note = mismatch_note(normalize, model)
+    if note:
+        print(f"vptstudy: {note}", file=sys.stderr)
+
+
 DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Print the resolved plans, the run count and the images; run nothing.")
 ]
@@ -145,6 +163,10 @@ def _print_dry_run(items: list, title: str, as_json: bool) -> None:
         for line in dryrun.plan_lines(data):
             out.print(f"- {line}", highlight=False)
     out.print(dryrun.totals_line(data))
+    from vptstudy.normalize import describe
+
+    for normalize, model in sorted({(i.plan.cfg.normalize, i.plan.cfg.model) for i in items}):
+        out.print(f"inputs for {model}: {describe(normalize, model)}", highlight=False)
 
 
 def _run_study(study, spec, dry_run: bool = False, as_json: bool = False) -> None:
@@ -160,6 +182,7 @@ def _run_study(study, spec, dry_run: bool = False, as_json: bool = False) -> Non
     with make_progress() as progress:
         summaries = run_study(study, spec, SweepProgress(progress))
     out.print(summary_table(summaries, title=f"Study {study.name} ({study.kind})"))
+    _normalize_note(study.run.get("normalize", "imagenet"), study.run.get("model", PAPER_MODEL))
     failed = _study_failures(summaries)
     if failed:
         raise RunFailed(f"study {study.name}: {failed}")
@@ -180,11 +203,35 @@ def _study_failures(summaries: list[dict]) -> str:
     return "; ".join(parts)
 
 
+def _renamed(value: Any, old_value: Any, old: str, new: str) -> Any:
+    """The value of a renamed option; its old name still works, with a one-line note on stderr."""
+    if old_value is None:
+        return value
+    print(f"vptstudy: note: {old} is now {new} (--out-dir names a folder, --out one file)", file=sys.stderr)
+    return old_value
+
+
+def _old_name(name: str) -> Any:
+    """A hidden option that keeps an old flag name working (see :func:`_renamed`)."""
+    return typer.Option(name, hidden=True, help=f"Old name of {name}.")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from vptstudy import __version__
+
+        print(f"vptstudy {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
     allow_symlinks: Annotated[
         bool, typer.Option("--allow-symlinks", help="Follow symlinks that lead out of the data folder.")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit.")
     ] = False,
 ) -> None:
     STATE["debug"] = debug
@@ -202,6 +249,8 @@ def tasks(
     data_root: Annotated[
         Path | None, typer.Option(help="Data folder to look in (default: $VPTSTUDY_DATA or ./data).")
     ] = None,
+    model: Annotated[str, typer.Option(help="Backbone whose input normalisation to show.")] = PAPER_MODEL,
+    normalize: NormalizeOpt = "imagenet",
 ) -> None:
     """List the tasks: group, classes, task disparity, sources present on this machine and how to get the data."""
     from rich.table import Table
@@ -229,6 +278,9 @@ def tasks(
         out.print("[bold]preprocessing and how to get the data[/]")
         for row in rows:
             out.print(f"  [bold]{row['task']}[/] ({row['preprocess']}): {row['get_it']}")
+    from vptstudy.normalize import describe
+
+    out.print(f"inputs for {model}: {describe(normalize, model)}", highlight=False)
 
 
 @app.command(cls=_TrainCommand)
@@ -283,6 +335,8 @@ def train(
     checkpoint_minutes: Annotated[
         float, typer.Option(help="Resumable checkpoint at an epoch's end once this many minutes passed (0: every).")
     ] = 5.0,
+    normalize: NormalizeOpt = "imagenet",
+    logger: LoggerOpt = None,
     out_dir: Annotated[Path, typer.Option(help="Root folder of run directories.")] = Path("runs"),
     study: Annotated[str, typer.Option(help="Study name (first run-directory level).")] = "adhoc",
     search: Annotated[
@@ -344,6 +398,8 @@ def train(
         out_dir=str(out_dir),
         study=study,
         method_options=_method_options(method_option),
+        logger=logger,
+        normalize=normalize,
         rungs=_ints(rungs, "--rungs") or (),
     )
     validate.method_options(cfg.method, cfg.method_options)
@@ -397,6 +453,7 @@ def train(
             "wait for it to finish, or stop that process (a lock whose process is gone is taken over)",
         )
     print_results([result], title="Run summary")
+    _normalize_note(cfg.normalize, cfg.model)  # after the work: an error stays the only line
 
 
 @app.command("pretrain-toy")
@@ -411,7 +468,8 @@ def pretrain_toy(
     seed: Annotated[int, typer.Option(help="Seed of the initialisation and the image stream.")] = 0,
     eval_images: Annotated[int, typer.Option(help="Held-out upstream images for the final accuracy.")] = 2000,
     threads: Annotated[int | None, typer.Option(help="CPU threads (default: torch's); 1 suits a busy CPU.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Output folder (default: the package's assets/).")] = None,
+    out_dir: Annotated[Path | None, typer.Option(help="Output folder (default: the package's assets/).")] = None,
+    old_out: Annotated[Path | None, _old_name("--out")] = None,
 ) -> None:
     """Pretrain the embedded toy ViT (--model toy-vit) on synthetic shapes; write its weights and JSON card."""
     from vptstudy.console import console, make_progress
@@ -419,6 +477,7 @@ def pretrain_toy(
     from vptstudy.pretrain import PretrainConfig
     from vptstudy.pretrain import pretrain_toy as run_pretraining
 
+    out_dir = _renamed(out_dir, old_out, "--out", "--out-dir")
     cfg = PretrainConfig(
         steps=steps,
         batch_size=batch_size,
@@ -428,7 +487,7 @@ def pretrain_toy(
         seed=seed,
         eval_images=eval_images,
         threads=threads,
-        out_dir=str(out or ASSETS),
+        out_dir=str(out_dir or ASSETS),
     )
     with make_progress() as progress:
         bar = progress.add_task("pretrain toy-vit", total=steps, info="")
@@ -451,7 +510,11 @@ def pretrain_toy(
 
 
 # -- vptstudy visualize --------------------------------------------------------------------------------------
-visualize = typer.Typer(help="Figures from finished runs: curves, datasize, attribution, tsne, umap, quadrant, ...")
+visualize = typer.Typer(
+    cls=HelpGroup,
+    rich_markup_mode=None,
+    help="Figures from finished runs: curves, datasize, attribution, tsne, umap, quadrant, ...",
+)
 app.add_typer(visualize, name="visualize", no_args_is_help=True)
 RunsArg = Annotated[list[Path], typer.Argument(help="Run directories, or folders holding them.")]
 FtRunArg = Annotated[Path, typer.Argument(metavar="FT_RUN", help="Finished run directory (FT, or any method).")]
@@ -707,7 +770,7 @@ SweepImgSizeOpt = Annotated[int | None, typer.Option("--img-size", help="Input s
 SweepDataRootOpt = Annotated[Path | None, typer.Option("--data-root", help="Data folder.")]
 SweepDownloadOpt = Annotated[bool, typer.Option("--download", help="Let torchvision download full datasets.")]
 SweepCacheDirOpt = Annotated[Path | None, typer.Option("--cache-dir", help="Folder of decoded-image caches.")]
-SweepOutDirOpt = Annotated[Path, typer.Option("--out-dir", help="Root of run directories.")]
+SweepOutDirOpt = Annotated[Path, typer.Option("--out-dir", help="Root folder of run directories.")]
 
 
 def _sweep_run(
@@ -720,6 +783,8 @@ def _sweep_run(
     download: bool,
     cache_dir: Path | None,
     out_dir: Path,
+    logger: str | None = None,
+    normalize: str = "imagenet",
     halving: bool = False,
 ) -> dict:
     """The ``[run]`` table a sweep command's options stand for."""
@@ -734,6 +799,8 @@ def _sweep_run(
         "out_dir": str(out_dir),
         "download": download,
         "cache_dir": str(cache_dir) if cache_dir else None,
+        "logger": logger,
+        "normalize": normalize,
     }
 
 
@@ -755,6 +822,8 @@ def sweep_datasize(
     download: SweepDownloadOpt = False,
     cache_dir: SweepCacheDirOpt = None,
     out_dir: SweepOutDirOpt = Path("runs"),
+    logger: LoggerOpt = None,
+    normalize: NormalizeOpt = "imagenet",
     halving: HalvingOpt = False,
     name: Annotated[str, typer.Option("--name", help="Study name.")] = "datasize",
     executor: ExecutorOpt = "local",
@@ -770,7 +839,20 @@ def sweep_datasize(
 ) -> None:
     """Data-size sweep (paper section 4.4): each train size at train:val = 4:1, per method and seed."""
     _check_json(dry_run, as_json)
-    run = _sweep_run(model, pretrained, epochs, batch_size, img_size, data_root, download, cache_dir, out_dir, halving)
+    run = _sweep_run(
+        model,
+        pretrained,
+        epochs,
+        batch_size,
+        img_size,
+        data_root,
+        download,
+        cache_dir,
+        out_dir,
+        logger,
+        normalize,
+        halving,
+    )
     study = _sweep_study(
         "datasize",
         study_file,
@@ -817,6 +899,8 @@ def sweep_oneshot(
     download: SweepDownloadOpt = False,
     cache_dir: SweepCacheDirOpt = None,
     out_dir: SweepOutDirOpt = Path("runs"),
+    logger: LoggerOpt = None,
+    normalize: NormalizeOpt = "imagenet",
     halving: HalvingOpt = False,
     name: Annotated[str, typer.Option("--name", help="Study name.")] = "oneshot",
     executor: ExecutorOpt = "local",
@@ -832,7 +916,20 @@ def sweep_oneshot(
 ) -> None:
     """One-shot sweep (paper Tables 3-4): k images per class for train and val, several seeded draws."""
     _check_json(dry_run, as_json)
-    run = _sweep_run(model, pretrained, epochs, batch_size, img_size, data_root, download, cache_dir, out_dir, halving)
+    run = _sweep_run(
+        model,
+        pretrained,
+        epochs,
+        batch_size,
+        img_size,
+        data_root,
+        download,
+        cache_dir,
+        out_dir,
+        logger,
+        normalize,
+        halving,
+    )
     section = {"shots": shots, "protocol": protocol, **({"draws": draws} if draws is not None else {})}
     study = _sweep_study("oneshot", study_file, name, task, method, seeds, search, run, section)
     _run_study(
@@ -846,7 +943,8 @@ def sweep_oneshot(
 @app.command("run")
 def run_cmd(
     study_file: Annotated[Path, typer.Argument(help="Study TOML file, e.g. studies/vtab1k.toml.")],
-    out_dir: Annotated[Path | None, typer.Option(help="Override the study's out_dir.")] = None,
+    out_dir: Annotated[Path | None, typer.Option(help="Root folder of run directories (default: the study's).")] = None,
+    logger: LoggerOpt = None,
     executor: ExecutorOpt = "local",
     gpus: GpusOpt = None,
     workers_per_gpu: WorkersPerGpuOpt = 1,
@@ -867,6 +965,8 @@ def run_cmd(
     study = load_study(study_file)
     if out_dir is not None:
         study = dataclasses.replace(study, run={**study.run, "out_dir": str(out_dir)})
+    if logger is not None:
+        study = dataclasses.replace(study, run={**study.run, "logger": logger})
     _run_study(
         study,
         _executor(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism),
@@ -890,10 +990,11 @@ def _grid_table(title: str, header: list[str], rows: list[list[str]]):
 @app.command()
 def report(
     runs_dir: Annotated[Path, typer.Argument(help="Folder of run directories (a study or the whole out dir).")],
-    out: Annotated[Path | None, typer.Option(help="Where report.md/report.csv go (default: RUNS_DIR).")] = None,
+    out_dir: Annotated[Path | None, typer.Option(help="Folder for report.md/.csv (default: RUNS_DIR).")] = None,
     paper: Annotated[
         bool, typer.Option("--paper", help="Also compare with the paper's Tables 1-6 (writes paper.md, paper.csv).")
     ] = False,
+    old_out: Annotated[Path | None, _old_name("--out")] = None,
 ) -> None:
     """Paper-style tables: mean ± std test accuracy, group means, wins against FT; markdown + CSV."""
 
@@ -920,10 +1021,11 @@ def report(
         stdout.print(f"[yellow]incomplete:[/] {run}{stopped_note(run)}")
     for run in rep.orphans:
         stdout.print(f"[yellow]orphan (not the recorded choice, not averaged):[/] {run}", soft_wrap=True)
-    md, csv_path = write_report(rep, out or runs_dir)
+    out_dir = _renamed(out_dir, old_out, "--out", "--out-dir") or runs_dir
+    md, csv_path = write_report(rep, out_dir)
     stdout.print(f"wrote {md} and {csv_path}")
     if paper:
-        _report_paper(rep, out or runs_dir)
+        _report_paper(rep, out_dir)
 
 
 def _report_paper(rep, out_dir: Path) -> None:
@@ -1100,7 +1202,8 @@ def bench(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     precision: Annotated[str, typer.Option(help="auto (bf16 on CUDA), fp32 or bf16.")] = "auto",
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the training model.")] = False,
-    json_path: Annotated[Path | None, typer.Option("--json", help="Also write the figures to this JSON file.")] = None,
+    json_path: Annotated[Path | None, typer.Option("--out", help="Also write the figures to this JSON file.")] = None,
+    old_json: Annotated[Path | None, _old_name("--json")] = None,
 ) -> None:
     """Training speed: bare forward+backward+step vs a real epoch with evaluation; overhead, memory, MFU."""
     from vptstudy.bench import BenchConfig
@@ -1141,6 +1244,7 @@ def bench(
         elif event == "real":
             console.print(f"[dim]real epochs: {info['method']} ({info['epochs']})[/]")
 
+    json_path = _renamed(json_path, old_json, "--json", "--out")
     rows = run_bench(cfg, log)
     stdout.print(_bench_table(rows))
     if json_path is not None:
@@ -1149,8 +1253,27 @@ def bench(
 
 
 @app.command()
+def export(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories, or folders holding them.")],
+    to: Annotated[str, typer.Option("--to", metavar="NAME", help="tensorboard or wandb.")] = "tensorboard",
+    out_dir: Annotated[Path, typer.Option("--out-dir", help="Folder of the tracker's files.")] = Path("tb-export"),
+) -> None:
+    """Replay finished runs (config.json + metrics.jsonl) into TensorBoard event files or W&B runs."""
+    from vptstudy.console import out as stdout
+    from vptstudy.figures.select import find_runs
+    from vptstudy.loggers import check_logger, export_runs
+
+    check_logger(to, "--to")
+    written = export_runs([r.path for r in find_runs(runs, complete=True)], to, out_dir)
+    stdout.print(f"exported {len(written)} run(s) to {to} under {out_dir}", soft_wrap=True)
+    if to == "tensorboard":
+        stdout.print(f"view them with: tensorboard --logdir {out_dir}", soft_wrap=True)
+
+
+@app.command()
 def demo(
-    out: Annotated[Path, typer.Option(help="Output folder: runs, report.md and figures/.")] = Path("demo-out"),
+    out_dir: Annotated[Path, typer.Option(help="Output folder: runs, report.md and figures/.")] = Path("demo-out"),
+    old_out: Annotated[Path | None, _old_name("--out")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="A smoke test: two tasks, one seed, two epochs.")] = False,
     publish: Annotated[Path | None, typer.Option(help="Also copy the figures (PNG) into this folder.")] = None,
 ) -> None:
@@ -1161,7 +1284,9 @@ def demo(
     from vptstudy.demo import run_demo
 
     with make_progress() as progress:
-        outputs = run_demo(out, quick=quick, callback=SweepProgress(progress))
+        outputs = run_demo(
+            _renamed(out_dir, old_out, "--out", "--out-dir"), quick=quick, callback=SweepProgress(progress)
+        )
     if publish is not None:
         publish.mkdir(parents=True, exist_ok=True)
         for figure in outputs.figures:

@@ -13,6 +13,8 @@ PAPER_MODEL = "vit_base_patch16_224.orig_in21k"
 FINAL_SEEDS = (42, 44, 82, 100, 800)
 SPLITS = ("tune", "final")
 PRECISIONS = ("auto", "fp32", "bf16")
+LOGGERS = ("tensorboard", "wandb")  # vptstudy.loggers
+NORMALIZE = ("imagenet", "backbone")  # vptstudy.normalize: ImageNet mean/std, or the backbone's timm cfg
 
 HEAD_INITS = ("official", "timm")
 LAYOUT = 2  # run-folder layout: 1 hashed the raw config, 2 hashes the resolved plan (vptstudy.plan)
@@ -69,6 +71,8 @@ class RunConfig:
     method_options: tuple[tuple[str, Any], ...] = field(default=())
     rungs: tuple[int, ...] = ()  # tuning runs evaluate val here (epochs of 100; empty: vptstudy.rungs defaults)
     stop_epoch: int | None = None  # successive halving: pause at this global epoch (not part of the run's identity)
+    logger: str | None = None  # experiment tracker fed each epoch: tensorboard or wandb (vptstudy.loggers)
+    normalize: str = "imagenet"  # input mean/std: imagenet (the paper's) or backbone (timm cfg; vptstudy.normalize)
 
     def __post_init__(self) -> None:
         validate_run_config(self)
@@ -149,6 +153,10 @@ def validate_run_config(cfg: RunConfig) -> None:
         raise bad("--checkpoint-every", cfg.checkpoint_every, "use 0 (never) or a number of epochs")
     if not cfg.checkpoint_minutes >= 0:
         raise bad("--checkpoint-minutes", cfg.checkpoint_minutes, "use 0 (every epoch) or a number of minutes")
+    if cfg.normalize not in NORMALIZE:
+        raise bad("--normalize", cfg.normalize, f"use one of {', '.join(NORMALIZE)}")
+    if cfg.logger is not None and cfg.logger not in LOGGERS:
+        raise bad("--logger", cfg.logger, f"use one of {', '.join(LOGGERS)}")
     if cfg.test_subsample is not None and cfg.test_subsample < 0:
         raise bad("--test-subsample", cfg.test_subsample, "use a positive count, or 0 for the whole test set")
     if cfg.backbone_dropout is not None and not 0 <= cfg.backbone_dropout < 1:

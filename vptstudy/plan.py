@@ -309,6 +309,7 @@ def plan(cfg: RunConfig) -> RunPlan:
             "head_init": head_init,
             "method_options": dict(options),
             "data": [data.root, data.fingerprint],
+            **({} if cfg.normalize == "imagenet" else {"normalize": cfg.normalize}),  # default: hash unchanged
         }
     )
     parts = [f"lr{_fmt(searched.base_lr)}", f"wd{_fmt(searched.weight_decay)}"]

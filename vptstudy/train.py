@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save as safetensors_save
 
-from vptstudy import checkpoint, reuse, rungs, runs
+from vptstudy import checkpoint, loggers, reuse, rungs, runs
 from vptstudy.config import LAYOUT, RunConfig
 from vptstudy.data import TaskData, load_task_data
 from vptstudy.data.pipeline import DeviceImages
@@ -314,8 +314,9 @@ def fit(run: RunConfig | RunPlan, callback: Callback = _quiet) -> dict[str, Any]
                 **runs.owner(),
             },
         )
+        tracking = loggers.track(cfg.logger, p.run_dir, cfg.study, callback, resume["epoch_global"] if resume else 0)
         try:
-            return _train(p, callback, resume)
+            return _train(p, tracking or callback, resume)
         except torch.OutOfMemoryError as exc:
             reason = f"out of memory: {str(exc).splitlines()[0]}"
             failed = {
@@ -330,6 +331,9 @@ def fit(run: RunConfig | RunPlan, callback: Callback = _quiet) -> dict[str, Any]
             }
             runs.atomic_write_json(p.run_dir / runs.RESULT, failed)
             raise RunFailed(reason, str(p.run_dir)) from exc
+        finally:
+            if tracking is not None:
+                tracking.close()
     finally:
         runs.release(p.run_dir)
 

@@ -7,7 +7,8 @@ expectation is the mean over the training batches. Per layer, the lowest-scoring
 then the kept tokens are cut into R equal segments, scored again, and the lowest-scoring fraction of segments is
 zeroed. A pruned token is zeroed in place (mode ``zero``, as the official code masks it: the zero token still joins
 attention) or removed (mode ``remove``: the prompt tensor shrinks, so it takes no part in attention and is not
-counted as tuned; faster, and not the same function).
+counted as tuned; faster, and not the same function). Pruning is per layer; the official code shares one token
+and one segment mask across layers and ranks by the signed mean gradient (docs/protocol.md, Deviations 3).
 
 Pruned segments are held at exactly zero while the kept prompts are retrained (their gradient is masked), so a
 run's stored prompt tensor carries its own segment mask: loading it restores the mask (a load hook reads the zeros).
