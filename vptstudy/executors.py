@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +46,25 @@ class ExecutorSpec:
             raise UserError(f"unknown executor {self.kind!r}", "--executor", f"use one of {', '.join(EXECUTORS)}")
         if self.workers < 1 or self.workers_per_gpu < 1 or self.runs_per_job < 1:
             raise UserError("worker counts must be >= 1", "--workers", "use a positive number")
+        if self.kind == "slurm" and self.cluster is None and shutil.which("sbatch") is None:
+            # submitit's AutoExecutor would fall back to its local executor and start every job at once
+            raise UserError(
+                "Slurm is not available here (no sbatch on PATH)",
+                "--executor slurm",
+                "run on this machine with --executor local --workers N (or --gpus 0,1)",
+            )
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def cpu_threads(workers: int) -> int:
+    """torch threads per CPU worker so that workers x threads <= cores (and <= $OMP_NUM_THREADS when set)."""
+    threads = max(1, usable_cores() // max(workers, 1))
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    return min(threads, int(env)) if env.isascii() and env.isdigit() and int(env) > 0 else threads
 
 
 def run_one(cfg: RunConfig, callback: Callback | None = None) -> dict[str, Any]:
@@ -103,6 +123,10 @@ def execute(configs: list[RunConfig], spec: ExecutorSpec, callback: Callback | N
         return []
     if spec.kind == "local" and len(_slots(spec)) == 1:
         slot = _slots(spec)[0]
+        if slot is None and not all(c.device.startswith("cuda") for c in configs):
+            import torch
+
+            torch.set_num_threads(cpu_threads(1))
         results = []
         for i, cfg in enumerate(configs):
             callback("run", {"index": i, "total": len(configs), "config": cfg})
@@ -112,7 +136,7 @@ def execute(configs: list[RunConfig], spec: ExecutorSpec, callback: Callback | N
     if spec.kind == "local":
         ctx = multiprocessing.get_context("spawn")
         slots = _slots(spec)
-        threads = max(1, (os.cpu_count() or 1) // len(slots))
+        threads = cpu_threads(len(slots))
         procs = [
             ctx.Process(target=_worker_main, args=(payload, slot, i * len(payload) // len(slots), threads))
             for i, slot in enumerate(slots)
@@ -131,7 +155,7 @@ def _run_slurm(payload: list[dict[str, Any]], configs: list[RunConfig], spec: Ex
     import submitit
 
     log_dir = Path(spec.log_dir or Path(configs[0].out_dir) / configs[0].study / "_slurm")
-    executor = submitit.AutoExecutor(folder=str(log_dir / "%j"), cluster=spec.cluster)
+    executor = submitit.AutoExecutor(folder=str(log_dir / "%j"), cluster=spec.cluster or "slurm")  # no fallback
     params: dict[str, Any] = {
         "timeout_min": spec.time_min,
         "slurm_array_parallelism": spec.array_parallelism,
