@@ -43,7 +43,7 @@ def test_exactly_declared_parameters_get_gradients(method: str) -> None:
             assert param.requires_grad and param.grad is not None, name
         else:
             assert not param.requires_grad and param.grad is None, name
-    frozen = method in {"linear", "vpt-shallow", "vpt-deep", "ft-then-pt"}
+    frozen = method in {"linear", "vpt-shallow", "vpt-deep", "ft-then-pt", "mixed"}  # Mixed: encoder in eval mode
     assert all(not m.training for m in model.vit.modules()) == frozen
 
 

@@ -166,14 +166,15 @@ def tasks(
     root = resolve_root(str(data_root) if data_root else None)
     wide = out.width >= WIDE_TASKS_TABLE  # narrow terminals: preprocessing and how to get the data go below
     table = Table(title=f"Tasks (data root: {root})", caption="; ".join(LAYOUTS))
-    for col in ("task", "group", "classes", "disparity", *(("preprocess",) if wide else ())):
+    for col in ("task", "group", "classes", "disparity", "prompts", *(("preprocess",) if wide else ())):
         table.add_column(col, no_wrap=True)  # short values, and task names to copy: never broken
     table.add_column("available here", overflow="fold")
     if wide:
         table.add_column("how to get it", overflow="fold")
     rows = task_rows(root)
     for row in rows:
-        cells = [row["task"], row["group"], str(row["classes"] or "from data"), row["disparity"]]
+        prompts = str(row["prompts"] or "-")  # the study's per-task prompt length (VTAB-1k only)
+        cells = [row["task"], row["group"], str(row["classes"] or "from data"), row["disparity"], prompts]
         extra = [row["preprocess"], row["available"], row["get_it"]] if wide else [row["available"]]
         table.add_row(*cells, *extra)
     out.print(table)
@@ -759,6 +760,9 @@ def _grid_table(title: str, header: list[str], rows: list[list[str]]):
 def report(
     runs_dir: Annotated[Path, typer.Argument(help="Folder of run directories (a study or the whole out dir).")],
     out: Annotated[Path | None, typer.Option(help="Where report.md/report.csv go (default: RUNS_DIR).")] = None,
+    paper: Annotated[
+        bool, typer.Option("--paper", help="Also compare with the paper's Tables 1-6 (writes paper.csv).")
+    ] = False,
 ) -> None:
     """Paper-style tables: mean ± std test accuracy, group means, wins against FT; markdown + CSV."""
 
@@ -785,6 +789,29 @@ def report(
         stdout.print(f"[yellow]incomplete:[/] {run}")
     md, csv_path = write_report(rep, out or runs_dir)
     stdout.print(f"wrote {md} and {csv_path}")
+    if paper:
+        _report_paper(rep, out or runs_dir)
+
+
+def _report_paper(rep, out_dir: Path) -> None:
+    """``report --paper``: our means next to the paper's, per task and method, and paper.csv."""
+    from vptstudy.analysis import paper
+    from vptstudy.console import out as stdout
+    from vptstudy.runs import atomic_write_bytes
+
+    items = paper.comparisons(rep)
+    if not items:
+        regimes = ", ".join(paper.load_paper().regimes())
+        stdout.print(f"--paper: no runs in a regime the paper reports ({regimes})")
+        return
+    for c in items:
+        rich_table = _grid_table(paper.title(c), *paper.wide_rows(c))
+        if stdout.measure(rich_table, options=stdout.options.update_width(10_000)).maximum > stdout.width:
+            rich_table = _grid_table(paper.title(c), *paper.long_rows(c))
+        stdout.print(rich_table)
+        stdout.print(paper.summary(c))
+    atomic_write_bytes(out_dir / "paper.csv", paper.to_csv(items).encode())
+    stdout.print(f"wrote {out_dir / 'paper.csv'}")
 
 
 @app.command()

@@ -28,6 +28,11 @@ def num(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def warn(message: str) -> None:
+    """One ``vptstudy: warning: ...`` line on stderr, never wrapped."""
+    console.print(f"vptstudy: warning: {message}", soft_wrap=True, markup=False, highlight=False)
+
+
 class LazyProgress(Progress):
     """A Progress that starts drawing at its first task, so an error before any work leaves no empty line."""
 
@@ -90,6 +95,8 @@ class TrainProgress:
             console.print(f"[cyan]resuming after epoch {info['epoch']}:[/] {info['run_dir']}")
         elif event == "busy":
             console.print(f"[yellow]claimed by another worker, skipped:[/] {info['run_dir']}")
+        elif event == "warning":
+            warn(info["message"])
         elif event == "skip":
             console.print(f"[yellow]already complete, not run again:[/] {info['run_dir']}")
 
@@ -156,6 +163,8 @@ class SweepProgress:
             p.update(self.overall, completed=info["done"], total=info["total"])
         elif event == "submitted":
             console.print(f"submitted {len(info['jobs'])} Slurm job(s); logs in {info['log_dir']}")
+        elif event == "warning":
+            warn(info["message"])
         elif event == "job_failed":
             console.print(f"[red]job {info['job']} failed:[/] {info['reason']}")
         elif event == "done" and self.overall is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -67,13 +68,19 @@ def cpu_threads(workers: int) -> int:
     return min(threads, int(env)) if env.isascii() and env.isdigit() and int(env) > 0 else threads
 
 
+def _warnings_only(event: str, info: dict[str, Any]) -> None:
+    """The callback of a worker with no display: warnings still reach stderr, one line each."""
+    if event == "warning":
+        print(f"vptstudy: warning: {info['message']}", file=sys.stderr, flush=True)
+
+
 def run_one(cfg: RunConfig, callback: Callback | None = None) -> dict[str, Any]:
     """Run (or skip, or resume) one config; a user error (e.g. a size the source cannot supply) becomes
     ``status: skipped`` and a diverged run ``status: failed``, so a sweep goes on."""
     from vptstudy.train import fit
 
     try:
-        return fit(cfg, callback or (lambda event, info: None))
+        return fit(cfg, callback or _warnings_only)
     except UserError as exc:
         return {"task": cfg.task, "method": cfg.method, "seed": cfg.seed, "status": "skipped", "reason": exc.line()}
     except RunFailed as exc:

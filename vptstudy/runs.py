@@ -113,7 +113,7 @@ def iter_runs(root: Path) -> Iterator[Path]:
 
 
 # -- claims: two workers never train the same run ------------------------------------------------------------
-LOCK, CHECKPOINT, ATTEMPTS = ".lock", "checkpoint.pt", "attempts.jsonl"
+LOCK, CHECKPOINT, ATTEMPTS = ".lock", "checkpoint.safetensors", "attempts.jsonl"
 STALE_AFTER_S = 6 * 3600.0  # a lock from another host not refreshed for this long is taken over
 
 

@@ -22,14 +22,14 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save as safetensors_save
 
-from vptstudy import runs
-from vptstudy.atomic import atomic_path
+from vptstudy import checkpoint, runs
 from vptstudy.config import RunConfig
 from vptstudy.data import TaskData, load_task_data
 from vptstudy.data.pipeline import DeviceImages
 from vptstudy.errors import RunFailed, UserError
 from vptstudy.methods import Method, Phase, count_parameters, get_method
 from vptstudy.models.backbones import create_backbone, default_input_size
+from vptstudy.models.official import study_dropout
 from vptstudy.models.prompts import PromptedViT
 from vptstudy.models.wrap import no_weight_decay_names, wrap_backbone
 
@@ -207,8 +207,9 @@ def prepare(cfg: RunConfig, callback: Callback = _quiet) -> Prepared:
 def build_model(cfg: RunConfig, num_classes: int) -> PromptedViT:
     """The run's backbone with a fresh ``num_classes`` head in its tunable wrapper (seeded, on the CPU)."""
     torch.manual_seed(cfg.seed)
+    dropout = study_dropout(cfg.model, get_method(cfg.method).trains_encoder)
     backbone = create_backbone(
-        cfg.model, num_classes, pretrained=cfg.pretrained, weights=cfg.weights, img_size=cfg.img_size
+        cfg.model, num_classes, pretrained=cfg.pretrained, weights=cfg.weights, img_size=cfg.img_size, dropout=dropout
     )
     return wrap_backbone(backbone)
 
@@ -270,10 +271,10 @@ def fit(cfg: RunConfig, callback: Callback = _quiet) -> dict[str, Any]:
     try:
         if runs.is_complete(p.run_dir):  # finished by another worker between our check and our claim
             return runs.read_result(p.run_dir) or {}
-        resume = _read_checkpoint(p.run_dir)
+        resume = _read_checkpoint(p.run_dir, callback)
         if resume is None:
             for leftover in p.run_dir.iterdir():
-                if leftover.name != runs.LOCK:
+                if leftover.name not in {runs.LOCK, checkpoint.REJECTED}:
                     shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
             _write_config(p)
         else:
@@ -315,19 +316,29 @@ def checkpoint_due(cfg: RunConfig, epoch: int, since_last_s: float) -> bool:
     return epochs_due and since_last_s >= 60.0 * cfg.checkpoint_minutes
 
 
-def _read_checkpoint(run: Path) -> dict[str, Any] | None:
-    path = run / runs.CHECKPOINT
-    if not path.is_file() or not (run / runs.CONFIG).is_file():
-        return None
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception:  # a torn or foreign file is never trusted: start the run again
-        return None
+def _read_checkpoint(run: Path, callback: Callback = _quiet) -> dict[str, Any] | None:
+    """The run's checkpoint, or None to start from scratch. Nothing is unpickled: a legacy ``checkpoint.pt`` or a
+    file that does not load is moved to ``<run>/rejected/`` with one warning."""
+    for path in (run / checkpoint.LEGACY, run / runs.CHECKPOINT):
+        if not path.is_file():
+            continue
+        try:
+            if path.name == checkpoint.LEGACY:
+                raise checkpoint.CheckpointError("a pickled checkpoint, which is never loaded")
+            if not (run / runs.CONFIG).is_file():
+                raise checkpoint.CheckpointError("config.json is missing")
+            return checkpoint.load(path)
+        except checkpoint.CheckpointError as exc:
+            moved = checkpoint.move_aside(path)
+            callback(
+                "warning",
+                {"message": f"checkpoint {path} cannot be loaded ({exc}); moved to {moved}; training from scratch"},
+            )
+    return None
 
 
 def _write_checkpoint(run: Path, state: dict[str, Any]) -> None:
-    with atomic_path(run / runs.CHECKPOINT) as tmp:
-        torch.save(state, tmp)  # straight to disk: no in-memory copy of a 1 GB FT checkpoint
+    checkpoint.save(run / runs.CHECKPOINT, state)
 
 
 def train_prepared(p: Prepared, callback: Callback = _quiet) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from vptstudy.data import fgvc_json, vtab1k
+from vptstudy.data.prompt_lengths import default_prompt_length
 from vptstudy.data.tasks import GROUPS, TASKS, TaskSpec
 
 LAYOUTS = (vtab1k.DESCRIPTION, fgvc_json.DESCRIPTION)
@@ -29,6 +30,7 @@ def task_rows(root: Path) -> list[dict[str, Any]]:
             "group": spec.group,
             "classes": spec.num_classes,
             "disparity": spec.disparity,
+            "prompts": default_prompt_length(spec.name),
             "preprocess": spec.preprocess,
             "sources": list(spec.sources),
             "available": availability(spec, root),

@@ -60,7 +60,7 @@ def run_features(
     weights = (run.path / runs.TRAINABLE).stat()
     source = np.array([weights.st_size, weights.st_mtime_ns], dtype=np.int64)  # stale if the weights change
     if cache is not None and cache.is_file():
-        with np.load(cache) as stored:
+        with np.load(cache, allow_pickle=False) as stored:
             if np.array_equal(stored["source"], source):
                 notify("cached", {"run": str(run.path), "file": str(cache)})
                 return stored["features"], stored["labels"]

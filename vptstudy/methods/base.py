@@ -45,7 +45,11 @@ class Phase:
 
 @dataclass(frozen=True)
 class Method:
-    """A tuning method: its phases and its default lr/wd grid (for the searched phase)."""
+    """A tuning method: its phases and its default lr/wd grid (for the searched phase).
+
+    ``trains_encoder``: a phase runs the backbone in train mode, so the study's backbone dropout acts there
+    (FT, and FT-then-PT's FT phase); every other method holds the encoder in eval mode, as the study's code does.
+    """
 
     name: str
     summary: str
@@ -55,6 +59,7 @@ class Method:
     default_lr: float
     default_wd: float
     uses_prompts: bool = False
+    trains_encoder: bool = False  # some phase trains the backbone in train mode (FT): the study's dropout acts
 
     @property
     def optimizer(self) -> str:
@@ -85,6 +90,11 @@ def is_prompt(name: str) -> bool:
 
 def train_all(model: PromptedViT) -> None:
     model.set_trainable(lambda name, param: True, frozen_eval=False)
+
+
+def train_all_encoder_eval(model: PromptedViT) -> None:
+    """Every parameter trains, but the backbone stays in eval mode (no dropout, no drop-path): Mixed."""
+    model.set_trainable(lambda name, param: True, frozen_eval=True)
 
 
 def train_head_and_prompts(model: PromptedViT) -> None:

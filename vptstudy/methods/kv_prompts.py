@@ -68,9 +68,10 @@ class KVPromptAttention(nn.Module):
         if self.num_kv:
             if is_causal:
                 raise ValueError("key-value prompts cannot be combined with causal attention")
-            prompts = self.kv_dropout(self.kv_prompt).to(k.dtype)
-            k = torch.cat([k, prompts[0].expand(batch, -1, -1, -1)], dim=2)
-            v = torch.cat([v, prompts[-1].expand(batch, -1, -1, -1)], dim=2)
+            # One dropout mask per sample, like VPT's prompt dropout (the official E2VPT has no kv-prompt dropout).
+            prompts = self.kv_dropout(self.kv_prompt.unsqueeze(1).expand(-1, batch, -1, -1, -1)).to(k.dtype)
+            k = torch.cat([k, prompts[0]], dim=2)
+            v = torch.cat([v, prompts[-1]], dim=2)
             if attn_mask is not None:  # prompts are visible to every query
                 attn_mask = F.pad(attn_mask, (0, self.num_kv), value=True if attn_mask.dtype == torch.bool else 0.0)
         out = F.scaled_dot_product_attention(

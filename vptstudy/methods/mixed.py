@@ -1,15 +1,21 @@
-"""Mixed: VPT-deep prompts added and everything trains (AdamW), paper section 5.2."""
+"""Mixed: VPT-deep prompts added and everything trains (AdamW), paper section 5.2.
+
+The encoder stays in eval mode while it trains (no backbone dropout; prompt dropout still acts), as in the study's
+code: Mixed is its ``prompt`` transfer type with ``FT_PT_MIXED``, whose ``PromptedTransformer.train`` puts the
+encoder and embeddings in eval mode (S src/models/vit_prompt/vit.py:100-107); every parameter still trains
+(S src/models/vit_models.py:119).
+"""
 
 import torch
 
 from vptstudy.config import RunConfig
-from vptstudy.methods.base import ADAMW_LR_GRID, WD_GRID, Method, Phase, add_prompts, train_all
+from vptstudy.methods.base import ADAMW_LR_GRID, WD_GRID, Method, Phase, add_prompts, train_all_encoder_eval
 from vptstudy.models.prompts import PromptedViT
 
 
 def _prepare(model: PromptedViT, cfg: RunConfig, gen: torch.Generator) -> None:
     add_prompts(model, cfg, "deep", gen)
-    train_all(model)
+    train_all_encoder_eval(model)
 
 
 MIXED = Method(

@@ -22,6 +22,7 @@ from torch import nn
 
 from vptstudy.errors import UserError
 from vptstudy.models.moco import is_moco_v3, load_moco_v3
+from vptstudy.models.official import init_head, set_backbone_dropout
 from vptstudy.models.toy import EMBEDDED, create_embedded
 
 HUB_PROBE_TIMEOUT_S = 3.0
@@ -122,14 +123,26 @@ def create_backbone(
     pretrained: bool = True,
     weights: str | None = None,
     img_size: int | None = None,
+    dropout: float = 0.0,
+    head_init: str = "official",
     **kwargs: Any,
 ) -> nn.Module:
     """Build a ViT or Swin with a fresh ``num_classes`` head.
 
     ``weights`` loads a local safetensors/pth/npz file (head dropped or resized, position embedding resampled) or
     a MoCo v3 checkpoint; otherwise ``pretrained`` loads the timm tag's weights from the cache, or the hub when it
-    can be reached.
+    can be reached. ``dropout`` goes where the official ViT applies it and acts only in train mode; ``head_init``
+    ``official`` initialises the new head as the study's code does, ``timm`` keeps timm's (see ``official``).
     """
+    model = _create(name, num_classes, pretrained, weights, img_size, **kwargs)
+    set_backbone_dropout(model, dropout)
+    init_head(model, head_init)
+    return model
+
+
+def _create(
+    name: str, num_classes: int, pretrained: bool, weights: str | None, img_size: int | None, **kwargs: Any
+) -> nn.Module:
     _check_model_name(name)
     if name in EMBEDDED:
         return create_embedded(name, num_classes, pretrained=pretrained, weights=weights, img_size=img_size)

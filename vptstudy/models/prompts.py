@@ -70,7 +70,8 @@ class PromptedViT(TunableBackbone):
     # -- forward -----------------------------------------------------------------------------------------
     def _prompt_tokens(self, index: int, batch: int) -> torch.Tensor:
         assert self.prompt is not None
-        return self.prompt_dropout(self.prompt[index]).unsqueeze(0).expand(batch, -1, -1)
+        # Dropout after expanding to the batch: one mask per sample, as the official code (S vit_prompt/vit.py:93, 125).
+        return self.prompt_dropout(self.prompt[index].unsqueeze(0).expand(batch, -1, -1))
 
     def _embed(self, x: torch.Tensor) -> torch.Tensor:
         vit = self.vit

@@ -60,6 +60,8 @@ class PromptedWindowAttention(nn.Module):
         windows, n, channels = x.shape
         p = self.prompt.shape[0]
         if p:
+            # One mask for the whole batch: the official Swin drops deep prompts before expanding them
+            # (S src/models/vit_prompt/swin_transformer.py:255), unlike its ViT (one mask per sample).
             prompts = self.norm(self.prompt_dropout(self.prompt)).to(x.dtype)
             x = torch.cat([prompts.unsqueeze(0).expand(windows, -1, -1), x], dim=1)
         total = n + p

@@ -1,0 +1,84 @@
+"""``vptstudy report RUNS --paper``: our means next to the paper's published values, on a synthetic runs folder."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from tests.cli_helpers import run_cli
+from vptstudy.analysis.paper import compare, load_paper
+from vptstudy.analysis.tables import collect
+
+
+def _run(root: Path, task: str, method: str, seed: int, acc: float, **extra) -> None:
+    run = root / "vtab1k" / task / method / "final" / "h" / f"seed{seed}"
+    for key, value in extra.items():
+        run = run.parent.parent / f"{key}{value}" / run.name
+    run.mkdir(parents=True)
+    (run / "config.json").write_text("{}")
+    result = {"task": task, "method": method, "study": "vtab1k", "split": "final", "status": "ok", "seed": seed}
+    (run / "result.json").write_text(json.dumps({**result, "final": {"test_acc": acc}, **extra}))
+
+
+def _runs(root: Path) -> None:
+    _run(root, "vtab/cifar100", "ft", 1, 0.60)
+    _run(root, "vtab/cifar100", "ft", 2, 0.62)  # mean 61.0; paper 64.5 -> -3.5
+    _run(root, "vtab/cifar100", "vpt-deep", 1, 0.772)  # paper 77.7 -> -0.5
+    _run(root, "vtab/dtd", "vpt-deep", 1, 0.70)  # paper 68.8 -> +1.2
+    _run(root, "vtab/cifar100", "linear", 1, 0.5)  # the paper has no linear probe
+    _run(root, "vtab/cifar100", "ft", 1, 0.40, shots=1)  # Table 3: paper 37.4 -> +2.6
+    _run(root, "vtab/dtd", "ft", 1, 0.80, train_size=5000)  # Table 5 has no DTD at 5000
+
+
+def test_comparison_by_value(tmp_path) -> None:
+    _runs(tmp_path)
+    tables = {t.regime: t for t in collect(tmp_path).tables}
+    c = compare(tables["VTAB-1k protocol"])
+    assert c is not None and c.paper_tables == [1, 2]
+    assert c.methods == ["ft", "vpt-deep", "mixed", "ft-then-pt"] and c.not_in_paper == ["linear"]
+    assert len(c.tasks) == 19 and c.tasks[:3] == ["vtab/cifar100", "vtab/caltech101", "vtab/dtd"]
+    assert c.paper[("vtab/cifar100", "ft")] == 64.5 and c.ours[("vtab/cifar100", "ft")] == 61.0
+    assert round(c.diff("vtab/cifar100", "ft"), 6) == -3.5 and round(c.diff("vtab/dtd", "vpt-deep"), 6) == 1.2
+    assert c.diff("vtab/caltech101", "ft") is None  # no run: nothing to compare
+    assert c.within("ft") == (0, 1) and c.within("vpt-deep") == (2, 2) and c.within("mixed") == (0, 0)
+    size = compare(tables["train size 5000"])
+    assert size.paper.get(("vtab/dtd", "ft")) is None and size.ours[("vtab/dtd", "ft")] == 80.0
+    assert compare(tables["1-shot"]).paper_tables == [3, 4]
+
+
+def test_report_paper_prints_paper_value_and_difference(tmp_path, capsys, monkeypatch) -> None:
+    _runs(tmp_path)
+    res = run_cli(["report", str(tmp_path), "--paper"], capsys, monkeypatch)
+    assert res.code == 0, res.err
+    assert "vtab1k: VTAB-1k protocol vs the paper's Tables 1-2" in res.out
+    cifar = next(line for line in res.out.splitlines() if "│ vtab/cifar100" in line and "64.5" in line)
+    cells = [c.strip() for c in cifar.strip("│ ").split("│")]
+    assert cells[:7] == ["vtab/cifar100", "61.0", "64.5", "-3.5", "77.2", "77.7", "-0.5"]
+    assert cells[7:] == ["—", "61.5", "—", "—", "85.9", "—"]  # mixed, ft-then-pt: paper only
+    summary = "tasks within 1.5 points of the paper: ft 0/1, vpt-deep 2/2, mixed 0/0, ft-then-pt 0/0"
+    assert summary + "; not in the paper: linear" in res.out
+    assert "vtab1k: 1-shot vs the paper's Tables 3-4" in res.out and "ft 1/1" not in res.out
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "paper.csv").read_text())))
+    shot = next(r for r in rows if r["regime"] == "1-shot" and r["task"] == "vtab/cifar100" and r["method"] == "ft")
+    assert (shot["ours"], shot["paper"], shot["diff"], shot["within"]) == ("40.0000", "37.4000", "2.6000", "0")
+
+
+def test_narrow_terminal_gets_one_row_per_task_and_method(tmp_path, capsys, monkeypatch) -> None:
+    from vptstudy.console import out
+
+    _runs(tmp_path)
+    monkeypatch.setattr(out, "width", 60)
+    res = run_cli(["report", str(tmp_path), "--paper"], capsys, monkeypatch)
+    assert res.code == 0
+    line = next(x for x in res.out.splitlines() if "│ vtab/dtd" in x and "vpt-deep" in x and "68.8" in x)
+    assert [c.strip() for c in line.strip("│ ").split("│")] == ["vtab/dtd", "vpt-deep", "70.0", "68.8", "+1.2"]
+
+
+def test_no_comparable_regime_says_so(tmp_path, capsys, monkeypatch) -> None:
+    _run(tmp_path, "toy/digits", "ft", 1, 0.9, train_size=120)
+    res = run_cli(["report", str(tmp_path), "--paper"], capsys, monkeypatch)
+    assert res.code == 0 and "--paper: no runs in a regime the paper reports" in res.out
+    assert not (tmp_path / "paper.csv").exists()
+    assert load_paper().regimes()[0] == "VTAB-1k protocol"
