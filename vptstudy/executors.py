@@ -189,7 +189,11 @@ def collect(cfg: RunConfig) -> dict[str, Any]:
     from vptstudy.train import prepare_run_dir
 
     run = prepare_run_dir(cfg)
-    return runs.read_result(run) or {
+    try:
+        result = runs.read_result(run)
+    except UserError as exc:  # damaged result.json: reported, the next sweep sets it aside and reruns
+        return {"task": cfg.task, "method": cfg.method, "seed": cfg.seed, "status": "corrupt", "reason": exc.line()}
+    return result or {
         "task": cfg.task,
         "method": cfg.method,
         "seed": cfg.seed,

@@ -17,8 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from vptstudy import damaged
 from vptstudy.atomic import atomic_write_bytes
 from vptstudy.config import RunConfig
+from vptstudy.errors import UserError
 
 CONFIG, METRICS, RESULT, TRAINABLE = "config.json", "metrics.jsonl", "result.json", "trainable.safetensors"
 
@@ -80,27 +82,51 @@ def append_jsonl(path: Path, obj: dict[str, Any]) -> None:
 
 
 def read_metrics(run: Path) -> list[dict[str, Any]]:
-    """Per-epoch records of a run; a torn last line (crash mid-write) is ignored."""
+    """Per-epoch records of a run; a torn last line (crash mid-write) is ignored, garbage before it raises
+    :class:`~vptstudy.damaged.CorruptFile`."""
     path = Path(run) / METRICS
     if not path.is_file():
         return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            break
-    return rows
+    return damaged.read_jsonl(path, torn_tail_ok=True)
 
 
 def read_result(run: Path) -> dict[str, Any] | None:
+    """``result.json`` (None while the run is unfinished); :class:`~vptstudy.damaged.CorruptFile` when damaged."""
     path = Path(run) / RESULT
-    return json.loads(path.read_text()) if path.is_file() else None
+    return damaged.read_json_object(path) if path.is_file() else None
 
 
 def read_config(run: Path) -> RunConfig:
-    data = json.loads((Path(run) / CONFIG).read_text())
-    return RunConfig.from_dict(data["run"])
+    """The run's config; :class:`~vptstudy.damaged.CorruptFile` when config.json is damaged or not a run's."""
+    path = Path(run) / CONFIG
+    data = damaged.read_json_object(path)
+    try:
+        return RunConfig.from_dict(data["run"])
+    except (KeyError, TypeError, AttributeError, UserError) as exc:
+        why = exc.what if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+        raise damaged.CorruptFile(path, f"does not describe a run ({why})") from None
+
+
+def damage(run: Path) -> list[damaged.CorruptFile]:
+    """What is damaged in a run directory: config.json, result.json, metrics.jsonl (a torn last line is allowed
+    only while the run is unfinished) and, for a finished run, trainable.safetensors."""
+    run = Path(run)
+    complete = is_complete(run)
+    found: list[damaged.CorruptFile] = []
+    checks = [
+        (CONFIG, lambda: read_config(run)),
+        (RESULT, lambda: read_result(run)),
+        (METRICS, lambda: damaged.read_jsonl(run / METRICS, torn_tail_ok=not complete)),
+    ]
+    if complete:
+        checks.append((TRAINABLE, lambda: damaged.check_safetensors(run / TRAINABLE)))
+    for name, check in checks:
+        if (run / name).is_file():
+            try:
+                check()
+            except damaged.CorruptFile as exc:
+                found.append(exc)
+    return found
 
 
 def is_complete(run: Path) -> bool:

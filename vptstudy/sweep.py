@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from vptstudy import runs
+from vptstudy import damaged, runs
 from vptstudy.config import RunConfig
 from vptstudy.executors import ExecutorSpec, execute
 from vptstudy.methods import get_method
@@ -138,6 +138,15 @@ def with_borrowed(unit: Unit, hparams: dict[str, tuple[float, float]]) -> Unit:
     return replace(unit, base=unit.base.replace(method_options=tuple(sorted(options.items()))))
 
 
+def _set_aside_if_damaged(path: Path) -> None:
+    """A damaged ``search.json`` is kept in ``rejected/`` beside it rather than silently overwritten."""
+    if path.is_file():
+        try:
+            damaged.read_json_object(path)
+        except damaged.CorruptFile:
+            damaged.set_aside([path])
+
+
 def _decide(
     units: list[Unit],
     which: list[int],
@@ -165,6 +174,7 @@ def _decide(
         if best is None:
             reasons = {row["reason"] for row in table if row["reason"]}
             notes[i] = "no candidate finished: " + "; ".join(sorted(reasons))[:300]
+        _set_aside_if_damaged(search_file(unit))
         runs.atomic_write_json(
             search_file(unit),
             {

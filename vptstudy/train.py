@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save as safetensors_save
 
-from vptstudy import checkpoint, runs
+from vptstudy import checkpoint, damaged, runs
 from vptstudy.config import RunConfig
 from vptstudy.data import TaskData, load_task_data
 from vptstudy.data.pipeline import DeviceImages
@@ -259,7 +259,7 @@ def fit(cfg: RunConfig, callback: Callback = _quiet) -> dict[str, Any]:
     (``result.json`` then records ``status: failed`` and the reason).
     """
     p = prepare(cfg, callback)
-    if runs.is_complete(p.run_dir):
+    if runs.is_complete(p.run_dir) and not runs.damage(p.run_dir):
         runs.clear_stale_claim(p.run_dir)  # a worker killed after result.json left its lock and checkpoint
         (p.run_dir / runs.CHECKPOINT).unlink(missing_ok=True)
         result = runs.read_result(p.run_dir) or {}
@@ -269,8 +269,9 @@ def fit(cfg: RunConfig, callback: Callback = _quiet) -> dict[str, Any]:
         callback("busy", {"run_dir": str(p.run_dir)})
         return {"status": "busy", "run_dir": str(p.run_dir)}
     try:
-        if runs.is_complete(p.run_dir):  # finished by another worker between our check and our claim
+        if runs.is_complete(p.run_dir) and not runs.damage(p.run_dir):  # another worker finished it meanwhile
             return runs.read_result(p.run_dir) or {}
+        _set_aside_damage(p.run_dir, callback)
         resume = _read_checkpoint(p.run_dir, callback)
         if resume is None:
             for leftover in p.run_dir.iterdir():
@@ -306,6 +307,22 @@ def fit(cfg: RunConfig, callback: Callback = _quiet) -> dict[str, Any]:
             raise RunFailed(reason, str(p.run_dir)) from exc
     finally:
         runs.release(p.run_dir)
+
+
+def _set_aside_damage(run: Path, callback: Callback) -> None:
+    """Under our claim: move damaged run files (and the result and checkpoint that go with them) to
+    ``<run>/rejected/``, so the run trains again from scratch; one warning names what was wrong."""
+    found = runs.damage(run)
+    if not found:
+        return
+    moved = damaged.set_aside([e.path for e in found] + [run / runs.RESULT, run / runs.CHECKPOINT])
+    callback(
+        "warning",
+        {
+            "message": "; ".join(e.listing for e in found)
+            + f"; moved {len(moved)} file(s) to {run / damaged.REJECTED}; training again"
+        },
+    )
 
 
 def checkpoint_due(cfg: RunConfig, epoch: int, since_last_s: float) -> bool:
