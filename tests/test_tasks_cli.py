@@ -8,6 +8,7 @@ from vptstudy.data.status import task_rows
 
 
 def test_wide_terminal_has_how_to_get_it_column(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setattr(out, "width", 240)
     res = run_cli(["tasks", "--data-root", str(tmp_path)], capsys, monkeypatch)
     assert res.code == 0 and "how to get it" in res.out
     names = [row["task"] for row in task_rows(tmp_path)]
