@@ -108,13 +108,14 @@ def read_config(run: Path) -> RunConfig:
 
 
 def damage(run: Path) -> list[damaged.CorruptFile]:
-    """What is damaged in a run directory: config.json, result.json, metrics.jsonl (a torn last line is allowed
-    only while the run is unfinished) and, for a finished run, trainable.safetensors."""
+    """What is damaged in a run directory: config.json and result.json that do not parse as JSON objects,
+    metrics.jsonl (a torn last line is allowed only while the run is unfinished) and, for a finished run,
+    trainable.safetensors. (Whether config.json describes a valid run is :func:`read_config`'s check.)"""
     run = Path(run)
     complete = is_complete(run)
     found: list[damaged.CorruptFile] = []
     checks = [
-        (CONFIG, lambda: read_config(run)),
+        (CONFIG, lambda: damaged.read_json_object(run / CONFIG)),
         (RESULT, lambda: read_result(run)),
         (METRICS, lambda: damaged.read_jsonl(run / METRICS, torn_tail_ok=not complete)),
     ]

@@ -63,6 +63,11 @@ def find_runs(paths: Iterable[str | Path], complete: bool = False, corrupt: list
             if complete and not runs.is_complete(run):
                 continue
             damage = runs.damage(run)
+            if not damage:
+                try:
+                    runs.read_config(run)  # every figure reads the config
+                except damaged.CorruptFile as exc:
+                    damage = [exc]
             if damage:
                 excluded.add(run.resolve())
                 if corrupt is not None:
