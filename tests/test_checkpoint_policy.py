@@ -8,6 +8,7 @@ import pytest
 from tests.cli_helpers import run_cli
 from vptstudy.config import RunConfig
 from vptstudy.errors import UserError
+from vptstudy.plan import plan
 from vptstudy.train import checkpoint_due
 
 
@@ -34,10 +35,10 @@ def test_every_k_epochs_and_at_the_end_of_a_phase() -> None:
 
 
 def test_policy_does_not_change_the_run_directory() -> None:
-    base = cfg().identity_hash()
-    assert cfg(checkpoint_minutes=0).identity_hash() == base
-    assert cfg(checkpoint_every=4).identity_hash() == base
-    assert cfg(num_prompts=5).identity_hash() != base
+    base = plan(cfg()).identity
+    assert plan(cfg(checkpoint_minutes=0)).identity == base
+    assert plan(cfg(checkpoint_every=4)).identity == base
+    assert plan(cfg(num_prompts=5)).identity != base
 
 
 def test_negative_minutes_is_a_user_error(capsys, monkeypatch, tmp_path) -> None:

@@ -34,8 +34,9 @@ def test_demo_study_covers_the_four_quadrants(tmp_path) -> None:
         ("similar data", "different task"),
         ("different data", "different task"),
     }
-    assert set(main.methods) == {"ft", "vpt-deep"} and len(main.seeds) >= 2
+    assert set(main.methods) == {"ft", "vpt-deep", "mixed", "ft-then-pt"} and len(main.seeds) >= 3
     assert sizes.kind == "datasize" and main.run["model"] == "toy-vit"
+    assert len(sizes.sizes) >= 4 and len(sizes.seeds) >= 3 and len(sizes.tasks) >= 2
 
 
 def test_missing_demo_study_is_a_user_error(tmp_path) -> None:

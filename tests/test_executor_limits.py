@@ -61,7 +61,10 @@ class FakeContext:
             def is_alive(self) -> bool:
                 return False
 
-            def join(self) -> None:
+            def join(self, timeout: float | None = None) -> None:
+                return None
+
+            def terminate(self) -> None:
                 return None
 
         return Proc()

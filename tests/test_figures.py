@@ -20,6 +20,7 @@ from vptstudy.figures.curves import phase_boundaries, plot_curves
 from vptstudy.figures.datasize import plot_datasize, size_points
 from vptstudy.figures.embeddings import embedding_figure, hyperboloid_to_poincare
 from vptstudy.figures.select import Run, find_runs, output_target
+from vptstudy.plan import plan
 from vptstudy.train import fit
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -54,7 +55,7 @@ def fake_run(root: Path, task: str, method: str, seed: int = 42, train_size: int
         out_dir=str(root),
         study="fake",
     )
-    path = runs.run_dir(cfg, 0.001, 0.0, False)
+    path = plan(cfg.replace(base_lr=0.001, weight_decay=0.0)).run_dir
     runs.atomic_write_json(path / runs.CONFIG, {"run": cfg.to_dict(), "resolved": {"input_size": 32}})
     if result:
         ident = {"task": task, "method": method, "seed": seed, "split": cfg.split, "study": cfg.study}

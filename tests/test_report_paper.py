@@ -60,6 +60,9 @@ def test_report_paper_prints_paper_value_and_difference(tmp_path, capsys, monkey
     summary = "tasks within 1.5 points of the paper: ft 0/1, vpt-deep 2/2, mixed 0/0, ft-then-pt 0/0"
     assert summary + "; not in the paper: linear" in res.out
     assert "vtab1k: 1-shot vs the paper's Tables 3-4" in res.out and "ft 1/1" not in res.out
+    md = (tmp_path / "paper.md").read_text()
+    assert "| vtab/cifar100 | 61.0 | 64.5 | -3.5 | 77.2 | 77.7 | -0.5 | — | 61.5 | — | — | 85.9 | — |" in md
+    assert "| within 1.5 |  |  | 0/1 |  |  | 2/2 |" in md and "Resisc45 at 800 samples as 83.3" in md
     rows = list(csv.DictReader(io.StringIO((tmp_path / "paper.csv").read_text())))
     shot = next(r for r in rows if r["regime"] == "1-shot" and r["task"] == "vtab/cifar100" and r["method"] == "ft")
     assert (shot["ours"], shot["paper"], shot["diff"], shot["within"]) == ("40.0000", "37.4000", "2.6000", "0")
@@ -80,5 +83,5 @@ def test_no_comparable_regime_says_so(tmp_path, capsys, monkeypatch) -> None:
     _run(tmp_path, "toy/digits", "ft", 1, 0.9, train_size=120)
     res = run_cli(["report", str(tmp_path), "--paper"], capsys, monkeypatch)
     assert res.code == 0 and "--paper: no runs in a regime the paper reports" in res.out
-    assert not (tmp_path / "paper.csv").exists()
+    assert not (tmp_path / "paper.csv").exists() and not (tmp_path / "paper.md").exists()
     assert load_paper().regimes()[0] == "VTAB-1k protocol"

@@ -7,6 +7,7 @@ import math
 import pytest
 
 from vptstudy.config import RunConfig
+from vptstudy.plan import plan
 from vptstudy.train import warmup_cosine
 
 
@@ -19,7 +20,10 @@ def test_warmup_is_linear_then_cosine_reaches_zero() -> None:
     assert all(f(s) >= f(s + 1) for s in range(10, 100))
 
 
-def test_default_warmup_is_ten_percent() -> None:
-    assert RunConfig(task="t", method="ft", epochs=100).warmup == 10
-    assert RunConfig(task="t", method="ft", epochs=3).warmup == 0
-    assert RunConfig(task="t", method="ft", epochs=30, warmup_epochs=5).warmup == 5
+def test_default_warmup_is_the_recipe_scaled_to_the_epochs() -> None:
+    def warmup(method: str, **kw) -> int:
+        return plan(RunConfig(task="toy/digits", method=method, model="test_vit", **kw)).phases[0].warmup_epochs
+
+    assert warmup("ft", epochs=100) == 5 and warmup("vpt-deep", epochs=100) == 10
+    assert warmup("ft", epochs=3) == 0
+    assert warmup("ft", epochs=30, warmup_epochs=5) == 5

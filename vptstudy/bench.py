@@ -39,13 +39,13 @@ from vptstudy.errors import UserError
 from vptstudy.methods import get_method
 from vptstudy.models.backbones import default_input_size
 from vptstudy.models.wrap import TunedModel
+from vptstudy.plan import RunPlan, plan
 from vptstudy.train import (
     Prepared,
+    as_plan,
     build_model,
     eval_batch_size,
-    make_optimizer,
-    param_groups,
-    phase_hparams,
+    phase_optimizer,
     resolve_device,
     train_prepared,
     train_step,
@@ -221,15 +221,15 @@ def run_config(cfg: BenchConfig, method: str, out_dir: str) -> RunConfig:
     )
 
 
-def make_subject(run: RunConfig, num_classes: int, device: torch.device) -> Subject:
+def make_subject(run_plan: RunPlan | RunConfig, num_classes: int, device: torch.device) -> Subject:
     """A method's model with every phase's structure applied and the last phase's optimizer, as fit() builds."""
+    p = as_plan(run_plan)
+    run = p.resolved
     method = get_method(run.method)
-    model = build_model(run, num_classes).to(device)
+    model = build_model(p, num_classes).to(device)
     method.build(model, run, torch.Generator().manual_seed(run.seed + 1))
     model.to(device)
-    phase = method.phases[-1]
-    base_lr, wd = phase_hparams(method, phase, run)
-    optimizer = make_optimizer(phase.optimizer, param_groups(model, wd), base_lr * run.batch_size / 256, device)
+    optimizer = phase_optimizer(model, p.phases[-1], 1, device)[0]
     step_model = torch.compile(model) if run.compile else model
     return Subject(run.method, model, step_model, optimizer, method.uses_prompts)
 
@@ -340,13 +340,14 @@ class EpochClock:
 
 
 def time_real(
-    run: RunConfig, data: TaskData, device: torch.device, input_size: int, now: Clock = time.perf_counter
+    p: RunPlan, data: TaskData, device: torch.device, input_size: int, now: Clock = time.perf_counter
 ) -> dict[str, float]:
     """Median epoch, train and eval seconds of real epochs, and the peak memory, through train_prepared()."""
+    run = p.resolved
     method = get_method(run.method)
-    model = build_model(run, data.num_classes).to(device)
-    prepared = Prepared(run, method, device, data, model, input_size, Path(run.out_dir) / run.method)
-    clock = EpochClock(-(-len(data.train) // run.batch_size), device, now)
+    model = build_model(p, data.num_classes).to(device)
+    prepared = Prepared(p, method, device, data, model, input_size, Path(run.out_dir) / run.method)
+    clock = EpochClock(-(-len(data.train) // p.phases[-1].batch_size), device, now)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     train_prepared(prepared, clock)
@@ -426,10 +427,10 @@ def bare_shapes(data: TaskData, batch_size: int, test_n: int) -> list[tuple[str,
 
 
 def measure_bare(
-    runs: list[RunConfig], data: TaskData, cfg: BenchConfig, input_size: int, device: torch.device
+    runs: list[RunPlan], data: TaskData, cfg: BenchConfig, input_size: int, device: torch.device
 ) -> tuple[list[dict[tuple[str, int], list[float]]], list[float], list[tuple[float, float]]]:
     """Bare per-step times, warm-up seconds and (train, eval) FLOPs per image of each method; models freed after."""
-    autocast = _autocast(device, use_bf16(runs[0], device))
+    autocast = _autocast(device, use_bf16(runs[0].resolved, device))
     subjects = [make_subject(r, data.num_classes, device) for r in runs]
     shapes = bare_shapes(data, cfg.batch_size, cfg.test_n)
     time_bare(subjects, shapes, cfg, input_size, data.num_classes, autocast, CLOCKS[cfg.clock])
@@ -454,15 +455,15 @@ def bench(cfg: BenchConfig, callback: Callback = _quiet) -> list[dict[str, Any]]
     load_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="vptstudy-bench-", dir=cfg.out_dir) as tmp:
         data = load_data(cfg, input_size, tmp)
-        runs = [run_config(cfg, m.name, tmp) for m in methods]
+        runs = [plan(run_config(cfg, m.name, tmp)) for m in methods]
         callback("bare", {"methods": list(cfg.methods)})
         times, warmups, flops = measure_bare(runs, data, cfg, input_size, device)
         peak = peak_bf16_flops(device)
         rows = []
         for run, t, w, f in zip(runs, times, warmups, flops, strict=True):
-            callback("real", {"method": run.method, "epochs": run.epochs})
+            callback("real", {"method": run.cfg.method, "epochs": run.cfg.epochs})
             real = time_real(run, data, device, input_size, CLOCKS[cfg.clock])
-            rows.append({**summarise(run.method, t, data, cfg, real, f, peak), "warmup_s": w})
+            rows.append({**summarise(run.cfg.method, t, data, cfg, real, f, peak), "warmup_s": w})
     add_step_ratios(rows, {m.name for m in methods if m.uses_prompts})
     machine = {
         "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),

@@ -113,9 +113,47 @@ def _executor(
     )
 
 
-def _run_study(study, spec) -> None:
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Print the resolved plans, the run count and the images; run nothing.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="With --dry-run: print the plans as JSON (for scripts).")]
+
+
+def _check_json(dry_run: bool, as_json: bool) -> None:
+    if as_json and not dry_run:
+        raise UserError("--json prints a dry run's plans", "--json", "add --dry-run, or leave out --json")
+
+
+def _print_dry_run(items: list, title: str, as_json: bool) -> None:
+    """The dry run's table and totals (or its JSON); nothing is trained or written."""
+    import json
+
+    from vptstudy import dryrun
+    from vptstudy.console import out
+
+    data = dryrun.summary(items)
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        return
+    tab = dryrun.table(data, title)
+    if out.measure(tab, options=out.options.update_width(10_000)).maximum <= out.width:
+        out.print(tab)
+    else:  # too wide for this terminal: one line per plan
+        out.print(f"[bold]{title}[/]")
+        for line in dryrun.plan_lines(data):
+            out.print(f"- {line}", highlight=False)
+    out.print(dryrun.totals_line(data))
+
+
+def _run_study(study, spec, dry_run: bool = False, as_json: bool = False) -> None:
     from vptstudy.console import SweepProgress, make_progress, out, summary_table
     from vptstudy.sweep import run_study
+
+    if dry_run:
+        from vptstudy.dryrun import study_runs
+
+        _print_dry_run(study_runs(study), f"Study {study.name} ({study.kind}): resolved plans", as_json)
+        return
 
     with make_progress() as progress:
         summaries = run_study(study, spec, SweepProgress(progress))
@@ -194,11 +232,17 @@ def train(
         Path | None, typer.Option(help="Local .safetensors/.pth/.npz backbone weights (MAE; MoCo v3 .pth.tar).")
     ] = None,
     img_size: Annotated[int | None, typer.Option(help="Input size (default: the backbone's).")] = None,
-    prompts: Annotated[int, typer.Option("--prompts", help="Prompt length p (prompt methods).")] = 10,
+    prompts: Annotated[
+        int | None, typer.Option("--prompts", help="Prompt length p (default: the task's, else 10).")
+    ] = None,
     prompt_dropout: Annotated[float | None, typer.Option(help="Default 0.1 deep, 0.0 shallow.")] = None,
     epochs: Annotated[int, typer.Option(help="Epochs per phase (FT-then-PT runs two phases).")] = 100,
-    warmup_epochs: Annotated[int | None, typer.Option(help="Linear warm-up epochs (default 10%).")] = None,
-    batch_size: Annotated[int, typer.Option(help="Batch size; lr = base lr * batch / 256.")] = 128,
+    warmup_epochs: Annotated[
+        int | None, typer.Option(help="Linear warm-up epochs (default: FT 5, others 10, per 100 epochs).")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Batch size (default: FT 128, others 64); lr = base lr * batch / 256.")
+    ] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="Base lr (default: the method's).")] = None,
     wd: Annotated[float | None, typer.Option("--wd", help="Weight decay (default: the method's).")] = None,
     method_option: Annotated[
@@ -209,7 +253,15 @@ def train(
     train_size: Annotated[int | None, typer.Option(help="Train size N (val N/4), data-size regime.")] = None,
     shots: Annotated[int | None, typer.Option(help="k images per class for train and val.")] = None,
     split_seed: Annotated[int, typer.Option(help="Seed of the data split.")] = 0,
-    test_subsample: Annotated[int, typer.Option(help="Test images per epoch for curves (0: all).")] = 1000,
+    test_subsample: Annotated[
+        int | None, typer.Option(help="Test images per epoch for curves (default 1000; 0: all).")
+    ] = None,
+    backbone_dropout: Annotated[
+        float | None, typer.Option(help="Backbone dropout where the encoder trains (default 0.1 FT, else 0).")
+    ] = None,
+    head_init: Annotated[
+        str | None, typer.Option(help="official (kaiming fan_out, the study's; default) or timm.")
+    ] = None,
     data_root: Annotated[Path | None, typer.Option(help="Data folder (default: $VPTSTUDY_DATA or ./data).")] = None,
     download: Annotated[bool, typer.Option("--download", help="Fetch a missing torchvision dataset.")] = False,
     cache_dir: Annotated[Path | None, typer.Option(help="Tensor cache folder (default: next to the data).")] = None,
@@ -233,6 +285,8 @@ def train(
     time: TimeOpt = 240,
     runs_per_job: RunsPerJobOpt = 1,
     array_parallelism: ParallelOpt = 64,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Train one run of a method (FT, VPT, LoRA, E2VPT, ... see --method), or a grid search with --search."""
     from vptstudy.console import TrainProgress, make_progress, print_results
@@ -257,7 +311,9 @@ def train(
         train_size=train_size,
         shots=shots,
         split_seed=split_seed,
-        test_subsample=test_subsample or None,
+        test_subsample=test_subsample,
+        backbone_dropout=backbone_dropout,
+        head_init=head_init,
         data_root=str(data_root) if data_root else None,
         download=download,
         cache_dir=str(cache_dir) if cache_dir else None,
@@ -271,6 +327,7 @@ def train(
     )
     validate.method_options(cfg.method, cfg.method_options)
     validate.gpus(_ints(gpus, "--gpus") or ())  # also without --search, where --gpus would be ignored
+    _check_json(dry_run, as_json)
     if search is not None:
         from vptstudy.config import FINAL_SEEDS
         from vptstudy.methods import get_method
@@ -291,11 +348,29 @@ def train(
             grid={method: (_floats(lrs, "--lrs") or m.lr_grid, _floats(wds, "--wds") or m.wd_grid)},
         )
         _run_study(
-            plan, _executor(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism)
+            plan,
+            _executor(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism),
+            dry_run,
+            as_json,
         )
+        return
+    if dry_run:
+        from vptstudy.dryrun import planned
+        from vptstudy.plan import plan as resolve
+
+        _print_dry_run([planned(resolve(cfg), cfg.split)], f"{task} {method}: resolved plan", as_json)
         return
     with make_progress() as progress:
         result = fit(cfg, TrainProgress(progress, f"{task} {method}"))
+    if result.get("status") == "busy":
+        from vptstudy import locks, runs
+
+        lock = Path(result["run_dir"]) / runs.LOCK
+        raise UserError(
+            f"the run is being trained by another process ({locks.describe(lock)})",
+            result["run_dir"],
+            "wait for it to finish, or stop that process (a lock whose process is gone is taken over)",
+        )
     print_results([result], title="Run summary")
 
 
@@ -618,7 +693,7 @@ StudyFileOpt = Annotated[Path | None, typer.Option("--study", help="Study TOML f
 SweepModelOpt = Annotated[str, typer.Option("--model", help="Backbone.")]
 SweepPretrainedOpt = Annotated[bool, typer.Option("--pretrained/--no-pretrained", help="Load pretrained weights.")]
 SweepEpochsOpt = Annotated[int, typer.Option("--epochs", help="Epochs per phase.")]
-SweepBatchOpt = Annotated[int, typer.Option("--batch-size", help="Batch size.")]
+SweepBatchOpt = Annotated[int | None, typer.Option("--batch-size", help="Batch size (default: the recipe's).")]
 SweepImgSizeOpt = Annotated[int | None, typer.Option("--img-size", help="Input size.")]
 SweepDataRootOpt = Annotated[Path | None, typer.Option("--data-root", help="Data folder.")]
 SweepDownloadOpt = Annotated[bool, typer.Option("--download", help="Let torchvision download full datasets.")]
@@ -630,7 +705,7 @@ def _sweep_run(
     model: str,
     pretrained: bool,
     epochs: int,
-    batch_size: int,
+    batch_size: int | None,
     img_size: int | None,
     data_root: Path | None,
     download: bool,
@@ -663,7 +738,7 @@ def sweep_datasize(
     model: SweepModelOpt = PAPER_MODEL,
     pretrained: SweepPretrainedOpt = True,
     epochs: SweepEpochsOpt = 100,
-    batch_size: SweepBatchOpt = 128,
+    batch_size: SweepBatchOpt = None,
     img_size: SweepImgSizeOpt = None,
     data_root: SweepDataRootOpt = None,
     download: SweepDownloadOpt = False,
@@ -678,8 +753,11 @@ def sweep_datasize(
     time: TimeOpt = 240,
     runs_per_job: RunsPerJobOpt = 1,
     array_parallelism: ParallelOpt = 64,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Data-size sweep (paper section 4.4): each train size at train:val = 4:1, per method and seed."""
+    _check_json(dry_run, as_json)
     run = _sweep_run(model, pretrained, epochs, batch_size, img_size, data_root, download, cache_dir, out_dir)
     study = _sweep_study(
         "datasize",
@@ -693,7 +771,10 @@ def sweep_datasize(
         {"sizes": list(_ints(sizes, "--sizes") or ()), "split_seeds": list(_ints(split_seeds, "--split-seeds") or ())},
     )
     _run_study(
-        study, _executor(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism)
+        study,
+        _executor(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism),
+        dry_run,
+        as_json,
     )
 
 
@@ -709,7 +790,7 @@ def sweep_oneshot(
     model: SweepModelOpt = PAPER_MODEL,
     pretrained: SweepPretrainedOpt = True,
     epochs: SweepEpochsOpt = 100,
-    batch_size: SweepBatchOpt = 128,
+    batch_size: SweepBatchOpt = None,
     img_size: SweepImgSizeOpt = None,
     data_root: SweepDataRootOpt = None,
     download: SweepDownloadOpt = False,
@@ -724,14 +805,20 @@ def sweep_oneshot(
     time: TimeOpt = 240,
     runs_per_job: RunsPerJobOpt = 1,
     array_parallelism: ParallelOpt = 64,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """One-shot sweep (paper Tables 3-4): k images per class for train and val, several seeded draws."""
+    _check_json(dry_run, as_json)
     run = _sweep_run(model, pretrained, epochs, batch_size, img_size, data_root, download, cache_dir, out_dir)
     study = _sweep_study(
         "oneshot", study_file, name, task, method, seeds, search, run, {"shots": shots, "draws": draws}
     )
     _run_study(
-        study, _executor(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism)
+        study,
+        _executor(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism),
+        dry_run,
+        as_json,
     )
 
 
@@ -747,8 +834,11 @@ def run_cmd(
     time: TimeOpt = 240,
     runs_per_job: RunsPerJobOpt = 1,
     array_parallelism: ParallelOpt = 64,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Run a study file (search, datasize or oneshot); complete runs are skipped, partial ones resume."""
+    _check_json(dry_run, as_json)
     import dataclasses
 
     from vptstudy.study import load_study
@@ -757,7 +847,10 @@ def run_cmd(
     if out_dir is not None:
         study = dataclasses.replace(study, run={**study.run, "out_dir": str(out_dir)})
     _run_study(
-        study, _executor(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism)
+        study,
+        _executor(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism),
+        dry_run,
+        as_json,
     )
 
 
@@ -778,7 +871,7 @@ def report(
     runs_dir: Annotated[Path, typer.Argument(help="Folder of run directories (a study or the whole out dir).")],
     out: Annotated[Path | None, typer.Option(help="Where report.md/report.csv go (default: RUNS_DIR).")] = None,
     paper: Annotated[
-        bool, typer.Option("--paper", help="Also compare with the paper's Tables 1-6 (writes paper.csv).")
+        bool, typer.Option("--paper", help="Also compare with the paper's Tables 1-6 (writes paper.md, paper.csv).")
     ] = False,
 ) -> None:
     """Paper-style tables: mean ± std test accuracy, group means, wins against FT; markdown + CSV."""
@@ -804,6 +897,8 @@ def report(
         stdout.print(f"[red]failed:[/] {failed.get('run_dir')}: {failed.get('reason')}")
     for run in rep.incomplete:
         stdout.print(f"[yellow]incomplete:[/] {run}")
+    for run in rep.orphans:
+        stdout.print(f"[yellow]orphan (not the recorded choice, not averaged):[/] {run}", soft_wrap=True)
     for line in rep.corrupt:
         stdout.print(line, soft_wrap=True, markup=False, highlight=False)
     if rep.corrupt:
@@ -831,8 +926,9 @@ def _report_paper(rep, out_dir: Path) -> None:
             rich_table = _grid_table(paper.title(c), *paper.long_rows(c))
         stdout.print(rich_table)
         stdout.print(paper.summary(c))
+    atomic_write_bytes(out_dir / "paper.md", paper.to_markdown(items).encode())
     atomic_write_bytes(out_dir / "paper.csv", paper.to_csv(items).encode())
-    stdout.print(f"wrote {out_dir / 'paper.csv'}")
+    stdout.print(f"wrote {out_dir / 'paper.md'} and {out_dir / 'paper.csv'}")
 
 
 @app.command()
@@ -1060,9 +1156,26 @@ def demo(
 
 
 def main() -> None:
-    """Console entry point: user errors become one line on stderr and exit code 2."""
+    """Console entry point: user errors become one line on stderr and exit code 2; SIGINT/SIGTERM one line and
+    128 + the signal number, with every lock released."""
+    from vptstudy import signals
+
+    previous = signals.install()
     try:
-        app(standalone_mode=False)
+        _main()
+    finally:
+        signals.restore(previous)
+
+
+def _main() -> None:
+    from vptstudy import locks, signals
+
+    try:
+        code = app(standalone_mode=False)
+    except signals.Interrupted as exc:
+        locks.release_all()
+        print(exc.line(), file=sys.stderr)
+        sys.exit(exc.exit_code)
     except UserError as exc:
         if STATE["debug"]:
             raise
@@ -1073,9 +1186,8 @@ def main() -> None:
             raise
         print(f"vptstudy: {exc}", file=sys.stderr)
         sys.exit(1)
-    except KeyboardInterrupt:
-        print("vptstudy: interrupted", file=sys.stderr)
-        sys.exit(130)
+    except KeyboardInterrupt:  # raised outside Typer's own handler (which returns 130, below)
+        code = 130
     except (typer.Exit, typer.Abort) as exc:
         sys.exit(getattr(exc, "exit_code", 1))
     except Exception as exc:  # usage errors (unknown option, missing argument) carry their own message and exit code
@@ -1083,6 +1195,11 @@ def main() -> None:
             exc.show()  # typer vendors click (typer._click), so match the interface, not click's class
             sys.exit(exc.exit_code)
         raise
+    if code == 130:  # Typer turns a KeyboardInterrupt into this return value under standalone_mode=False
+        locks.release_all()
+        print(f"vptstudy: interrupted; {signals.RESUME_HINT}", file=sys.stderr)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,30 +14,17 @@ FINAL_SEEDS = (42, 44, 82, 100, 800)
 SPLITS = ("tune", "final")
 PRECISIONS = ("auto", "fp32", "bf16")
 
-# Fields that do not change what a run computes, so they stay out of its identity (run directory name).
-_NOT_IDENTITY = {
-    "seed",
-    "out_dir",
-    "study",
-    "device",
-    "data_root",
-    "download",
-    "cache_dir",
-    "save_weights",
-    "compile",
-    "checkpoint_every",
-    "checkpoint_minutes",
-}
+HEAD_INITS = ("official", "timm")
+LAYOUT = 2  # run-folder layout: 1 hashed the raw config, 2 hashes the resolved plan (vptstudy.plan)
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything one training run needs. Defaults follow the paper's protocol (section 4.1).
+    """Everything one training run asks for, as given. A field left ``None`` means "the recipe's default": only
+    :func:`vptstudy.plan.plan` resolves it (per method, phase and task), so never read such a field directly.
 
-    ``base_lr``/``weight_decay`` left as ``None`` take the method's default; ``prompt_dropout`` ``None`` takes
-    0.1 for deep prompts and 0.0 for shallow ones. The effective learning rate is ``base_lr * batch_size / 256``.
-    ``epochs`` counts the epochs of each phase (FT-then-PT runs ``2 * epochs`` in all); ``warmup_epochs`` ``None``
-    takes 10% of them (10 of the paper's 100). A resumable checkpoint is written at the end of an epoch when
+    ``epochs`` counts the epochs of each phase (FT-then-PT runs ``2 * epochs`` in all); ``test_subsample`` 0
+    evaluates the whole test set every epoch. A resumable checkpoint is written at the end of an epoch when
     ``checkpoint_every`` epochs and ``checkpoint_minutes`` minutes have passed since the last one (or the start):
     a ViT-B/16 FT checkpoint (weights + AdamW state) is about 1 GB, more than a GPU epoch of VTAB-1k takes.
     """
@@ -50,11 +35,11 @@ class RunConfig:
     pretrained: bool = True
     weights: str | None = None
     img_size: int | None = None
-    num_prompts: int = 10
+    num_prompts: int | None = None
     prompt_dropout: float | None = None
     epochs: int = 100
     warmup_epochs: int | None = None
-    batch_size: int = 128
+    batch_size: int | None = None
     base_lr: float | None = None
     weight_decay: float | None = None
     seed: int = 42
@@ -62,7 +47,7 @@ class RunConfig:
     train_size: int | None = None
     shots: int | None = None
     split_seed: int = 0
-    test_subsample: int | None = 1000
+    test_subsample: int | None = None
     data_root: str | None = None
     download: bool = False
     cache_dir: str | None = None
@@ -74,6 +59,8 @@ class RunConfig:
     save_weights: bool = True
     checkpoint_every: int = 1
     checkpoint_minutes: float = 5.0
+    backbone_dropout: float | None = None
+    head_init: str | None = None
     method_options: tuple[tuple[str, Any], ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -82,11 +69,6 @@ class RunConfig:
     def replace(self, **changes: Any) -> RunConfig:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
-
-    @property
-    def warmup(self) -> int:
-        """Warm-up epochs per phase: the explicit value, or 10% of ``epochs``."""
-        return self.warmup_epochs if self.warmup_epochs is not None else self.epochs // 10
 
     def option(self, name: str, default: Any = None) -> Any:
         """A method-specific option (``method_options``), or ``default``."""
@@ -98,7 +80,10 @@ class RunConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+    def from_dict(cls, data: dict[str, Any], layout: int = LAYOUT) -> RunConfig:
+        """A config from ``to_dict``'s output; ``layout`` 1 reads run folders written before plans existed."""
+        if layout < 2 and data.get("test_subsample", 0) is None:
+            data = {**data, "test_subsample": 0}  # layout 1 wrote None for "the whole test set"
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -106,11 +91,6 @@ class RunConfig:
         data = dict(data)
         data["method_options"] = tuple(sorted(dict(data.get("method_options") or {}).items()))
         return cls(**data)
-
-    def identity_hash(self) -> str:
-        """A short hash of the fields that change what the run computes (not seed, paths or device)."""
-        ident = {k: v for k, v in self.to_dict().items() if k not in _NOT_IDENTITY}
-        return hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
 def validate_run_config(cfg: RunConfig) -> None:
@@ -132,13 +112,13 @@ def validate_run_config(cfg: RunConfig) -> None:
         raise bad("--epochs", cfg.epochs, "use at least 1 epoch")
     if cfg.warmup_epochs is not None and not 0 <= cfg.warmup_epochs < cfg.epochs:
         raise bad("--warmup-epochs", cfg.warmup_epochs, f"use 0 to {cfg.epochs - 1} (fewer than --epochs)")
-    if cfg.batch_size < 1:
+    if cfg.batch_size is not None and cfg.batch_size < 1:
         raise bad("--batch-size", cfg.batch_size, "use a positive batch size")
     if cfg.base_lr is not None and not cfg.base_lr > 0:
         raise bad("--lr", cfg.base_lr, "the learning rate must be > 0")
     if cfg.weight_decay is not None and cfg.weight_decay < 0:
         raise bad("--wd", cfg.weight_decay, "weight decay must be >= 0")
-    if cfg.num_prompts < 0:
+    if cfg.num_prompts is not None and cfg.num_prompts < 0:
         raise bad("--prompts", cfg.num_prompts, "the prompt length must be >= 0")
     if cfg.prompt_dropout is not None and not 0 <= cfg.prompt_dropout < 1:
         raise bad("--prompt-dropout", cfg.prompt_dropout, "use a probability in [0, 1)")
@@ -156,5 +136,9 @@ def validate_run_config(cfg: RunConfig) -> None:
         raise bad("--checkpoint-every", cfg.checkpoint_every, "use 0 (never) or a number of epochs")
     if not cfg.checkpoint_minutes >= 0:
         raise bad("--checkpoint-minutes", cfg.checkpoint_minutes, "use 0 (every epoch) or a number of minutes")
-    if cfg.test_subsample is not None and cfg.test_subsample < 1:
+    if cfg.test_subsample is not None and cfg.test_subsample < 0:
         raise bad("--test-subsample", cfg.test_subsample, "use a positive count, or 0 for the whole test set")
+    if cfg.backbone_dropout is not None and not 0 <= cfg.backbone_dropout < 1:
+        raise bad("--backbone-dropout", cfg.backbone_dropout, "use a probability in [0, 1)")
+    if cfg.head_init is not None and cfg.head_init not in HEAD_INITS:
+        raise bad("--head-init", cfg.head_init, f"use one of {', '.join(HEAD_INITS)}")

@@ -93,8 +93,6 @@ class TrainProgress:
             )
         elif event == "resume":
             console.print(f"[cyan]resuming after epoch {info['epoch']}:[/] {info['run_dir']}")
-        elif event == "busy":
-            console.print(f"[yellow]claimed by another worker, skipped:[/] {info['run_dir']}")
         elif event == "warning":
             warn(info["message"])
         elif event == "skip":
@@ -165,6 +163,8 @@ class SweepProgress:
             console.print(f"submitted {len(info['jobs'])} Slurm job(s); logs in {info['log_dir']}")
         elif event == "warning":
             warn(info["message"])
+        elif event == "waiting":
+            console.print(f"[yellow]waiting for another process to finish:[/] {info['run_dir']}", soft_wrap=True)
         elif event == "job_failed":
             console.print(f"[red]job {info['job']} failed:[/] {info['reason']}")
         elif event == "done" and self.overall is not None:
@@ -173,6 +173,8 @@ class SweepProgress:
                 self.run_bar(event, info)
         elif self.run_bar is not None and event in {"load", "phase", "step", "epoch", "skip", "resume", "busy"}:
             self.run_bar(event, info)
+            if event == "busy":  # (train itself turns a busy run into an error line)
+                console.print(f"[yellow]claimed by another worker, skipped:[/] {info['run_dir']}")
             if event in {"skip", "busy"}:
                 p.advance(self.overall)
 

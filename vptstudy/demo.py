@@ -1,15 +1,17 @@
 """``vptstudy demo``: the embedded mini-study end to end, offline, on CPU.
 
-Runs ``studies/demo.toml`` (FT vs VPT-deep on one toy task per quadrant of the paper's Figure 1, lr search then
-final seeds) and ``studies/demo-datasize.toml``, measures each toy task's Fréchet distance from the toy
-backbone's upstream data in that backbone's feature space, and writes one folder: the run directories, a
-markdown report (accuracy per task and method, wins, distance, quadrant, agreement with the paper, overfitting
-verdicts) and the figures (curves, data size, quadrant, attribution, t-SNE, hyperbolic UMAP).
+Runs ``studies/demo.toml`` (FT, VPT-deep, Mixed and FT-then-PT on one toy task per quadrant of the paper's
+Figure 1, lr search then final seeds) and ``studies/demo-datasize.toml`` (FT vs VPT-deep against training-set
+size), measures each toy task's Fréchet distance from the toy backbone's upstream data in that backbone's feature
+space, and writes one folder: the run directories, a markdown report (accuracy per task and method, each
+quadrant's winner by a paired comparison over seeds, agreement with the paper, the data-size crossover,
+overfitting verdicts) and the figures (curves, data size, quadrant, attribution, t-SNE, hyperbolic UMAP).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -26,7 +28,10 @@ from vptstudy.sweep import run_study
 STUDIES_DIR = Path(__file__).resolve().parent.parent / "studies"
 FT, VPT = "ft", "vpt-deep"
 QUICK_TASKS = ("toy/shapes-new", "toy/sprites-orientation")  # one similar-data and one different-data task
+QUICK_METHODS = (FT, VPT)
 Callback = Callable[[str, dict[str, Any]], None]
+# {task: {method: {seed: final test accuracy}}}
+SeedAccuracies = dict[str, dict[str, dict[int, float]]]
 
 
 @dataclass
@@ -36,6 +41,8 @@ class DemoOutputs:
     figures: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    attribution: tuple[str, str] | None = None  # (task, selection) of the attribution figure
+    embedding_task: str | None = None
 
 
 def demo_studies(out_dir: Path, quick: bool, studies_dir: Path = STUDIES_DIR) -> list[Study]:
@@ -54,24 +61,32 @@ def demo_studies(out_dir: Path, quick: bool, studies_dir: Path = STUDIES_DIR) ->
     sizes = dataclasses.replace(sizes, run={**sizes.run, "out_dir": runs_dir})
     if not quick:
         return [main, sizes]
-    grid = {m: (lrs[:1], wds[:1]) for m, (lrs, wds) in main.grid.items()}
+    grid = {m: (lrs[:1], wds[:1]) for m, (lrs, wds) in main.grid.items() if m in QUICK_METHODS}
     main = dataclasses.replace(
         main,
         tasks=QUICK_TASKS,
+        methods=QUICK_METHODS,
         seeds=main.seeds[:1],
         grid=grid,
-        run={**main.run, "epochs": 2, "train_size": 40, "test_subsample": 100},
+        run={**main.run, "epochs": 2, "warmup_epochs": 0, "train_size": 40, "test_subsample": 100},
     )
     return [main]
 
 
-def _accuracies(summaries: list[dict[str, Any]]) -> dict[str, dict[str, list[float]]]:
-    accs: dict[str, dict[str, list[float]]] = {}
+def seed_accuracies(summaries: list[dict[str, Any]]) -> SeedAccuracies:
+    """Final test accuracy of every finished final run, by task, method and seed."""
+    accs: SeedAccuracies = {}
     for s in summaries:
-        ok = [r["final"]["test_acc"] for r in s["results"] if r.get("status") == "ok"]
+        ok = {int(r["seed"]): float(r["final"]["test_acc"]) for r in s["results"] if r.get("status") == "ok"}
         if ok:
             accs.setdefault(s["task"], {})[s["method"]] = ok
     return accs
+
+
+def executor(quick: bool) -> ExecutorSpec:
+    """Two CPU workers (one thread each) when there are two cores: small models use one core best."""
+    cores = os.cpu_count() or 1
+    return ExecutorSpec(workers=1 if quick or cores < 2 else 2)
 
 
 def _final_run(summaries: list[dict[str, Any]], task: str, method: str) -> Path | None:
@@ -115,13 +130,15 @@ def run_demo(
     out = Path(out_dir)
     studies = demo_studies(out, quick, studies_dir)
     main = studies[0]
-    summaries = run_study(main, ExecutorSpec(), callback)
-    size_summaries = [s for extra in studies[1:] for s in run_study(extra, ExecutorSpec(), callback)]
+    spec = executor(quick)
+    summaries = run_study(main, spec, callback)
+    size_summaries = [s for extra in studies[1:] for s in run_study(extra, spec, callback)]
     callback("stage", {"name": "distances", "runs": len(main.tasks), "units": len(main.tasks)})
     fid = _distances(main.tasks, out, quick, callback)
-    accs = _accuracies(summaries)
+    accs = seed_accuracies(summaries)
     distances = {row.task: row.fid for row in fid["rows"]}
-    table = quadrant_table(distances, {t: {m: statistics.fmean(v) for m, v in ms.items()} for t, ms in accs.items()})
+    means = {t: {m: statistics.fmean(v.values()) for m, v in ms.items() if m in (FT, VPT)} for t, ms in accs.items()}
+    table = quadrant_table(distances, {t: ms for t, ms in means.items() if FT in ms and VPT in ms})
     outputs = DemoOutputs(out, out / "report.md")
     callback("stage", {"name": "figures", "runs": 4 if quick else 6, "units": 1})
     _figures(
@@ -143,13 +160,21 @@ def run_demo(
     return outputs
 
 
-def _attribution_task(accs: dict[str, dict[str, list[float]]]) -> tuple[str, str] | None:
-    """The task where FT and VPT differ most, and the selection that shows it."""
-    gaps = {t: statistics.fmean(m[VPT]) - statistics.fmean(m[FT]) for t, m in accs.items() if FT in m and VPT in m}
-    if not gaps:
-        return None
-    task = max(gaps, key=lambda t: abs(gaps[t]))
-    return task, "ft-wrong-vpt-right" if gaps[task] >= 0 else "vpt-wrong-ft-right"
+def _mean(values: dict[int, float]) -> float:
+    return statistics.fmean(values.values())
+
+
+def attribution_order(accs: SeedAccuracies) -> list[str]:
+    """Tasks with both methods, VPT's lead over FT first: the paper's case (FT wrong, VPT right) is sought there."""
+    both = [t for t, m in accs.items() if FT in m and VPT in m]
+    return sorted(both, key=lambda t: _mean(accs[t][FT]) - _mean(accs[t][VPT]))
+
+
+def embedding_task(accs: SeedAccuracies) -> str | None:
+    """The task on which both FT and VPT-deep learned most (the lower of their means is highest): its classes
+    are separated by trained models, so the embedding shows structure rather than noise."""
+    both = [t for t, m in accs.items() if FT in m and VPT in m]
+    return max(both, key=lambda t: min(_mean(accs[t][FT]), _mean(accs[t][VPT])), default=None)
 
 
 def _figures(
@@ -158,7 +183,7 @@ def _figures(
     summaries: list[dict[str, Any]],
     size_summaries: list[dict[str, Any]],
     table: Any,
-    accs: dict[str, dict[str, list[float]]],
+    accs: SeedAccuracies,
     quick: bool,
     drawn: Callable[[], None],
 ) -> None:
@@ -194,30 +219,44 @@ def _figures(
         sized = find_runs([outputs.out_dir / "runs" / "demo-datasize"], complete=True)
         outputs.figures += plot_datasize([r for r in sized if r.cfg.split == "final"], fig_dir / "datasize")
         drawn()
-    pick = _attribution_task(accs)
-    if pick is None:
+    order = attribution_order(accs)
+    if not order:
         outputs.notes.append("no task has both FT and VPT results: attribution and embeddings skipped")
         return
-    task, selection = pick
-    ft_run, vpt_run = _final_run(summaries, task, FT), _final_run(summaries, task, VPT)
-    assert ft_run is not None and vpt_run is not None
-    from vptstudy.figures.attribution import attribution_figure
     from vptstudy.figures.embeddings import embedding_figure
 
-    try:
-        outputs.figures += attribution_figure(
-            ft_run,
-            vpt_run,
-            fig_dir / "attribution",
-            selection=selection,
-            ig_steps=8 if quick else 32,
-        )
-        drawn()
-    except UserError as exc:
-        outputs.notes.append(f"attribution figure skipped: {exc.line()}")
+    outputs.attribution = _attribution(outputs, summaries, order, fig_dir, 8 if quick else 32)
+    drawn()
+    task = embedding_task(accs)
+    assert task is not None
+    ft_run, vpt_run = _final_run(summaries, task, FT), _final_run(summaries, task, VPT)
+    assert ft_run is not None and vpt_run is not None
+    outputs.embedding_task = task
     kinds = ("tsne",) if quick else ("tsne", "umap")
     for kind in kinds:
         outputs.figures += embedding_figure(
             [ft_run, vpt_run], fig_dir / kind, kind=kind, max_points=300 if quick else 1000
         )
         drawn()
+
+
+def _attribution(
+    outputs: DemoOutputs, summaries: list[dict[str, Any]], order: list[str], fig_dir: Path, ig_steps: int
+) -> tuple[str, str] | None:
+    """Draw the attribution figure for the first task (in ``order``) with an FT-wrong / VPT-right test image;
+    only when no task has one, the reverse case. Returns the (task, selection) drawn."""
+    from vptstudy.figures.attribution import attribution_figure
+
+    for selection in ("ft-wrong-vpt-right", "vpt-wrong-ft-right"):
+        for task in order:
+            ft_run, vpt_run = _final_run(summaries, task, FT), _final_run(summaries, task, VPT)
+            assert ft_run is not None and vpt_run is not None
+            try:
+                outputs.figures += attribution_figure(
+                    ft_run, vpt_run, fig_dir / "attribution", selection=selection, ig_steps=ig_steps
+                )
+            except UserError as exc:
+                outputs.notes.append(f"attribution on {task} ({selection}) skipped: {exc.line()}")
+                continue
+            return task, selection
+    return None

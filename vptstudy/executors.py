@@ -22,6 +22,7 @@ from vptstudy.errors import RunFailed, UserError
 
 Callback = Callable[[str, dict[str, Any]], None]
 EXECUTORS = ("local", "slurm")
+WORKER_EXIT_S = 60.0  # how long a driver waits for its workers to unwind after SIGTERM
 
 
 @dataclass(frozen=True)
@@ -100,11 +101,19 @@ def work(configs: list[dict[str, Any]], device: str | None = None, offset: int =
 
 
 def _worker_main(configs: list[dict[str, Any]], device: str | None, offset: int, cpu_threads: int) -> None:
-    if device is None:  # CPU workers share the cores instead of each spinning up all of them
-        import torch
+    """A local worker process: exits quietly (locks released) on SIGINT/SIGTERM and when its driver dies."""
+    from vptstudy import signals
 
-        torch.set_num_threads(cpu_threads)
-    work(configs, device, offset)
+    signals.install()
+    signals.exit_with_parent()
+    try:
+        if device is None:  # CPU workers share the cores instead of each spinning up all of them
+            import torch
+
+            torch.set_num_threads(cpu_threads)
+        work(configs, device, offset)
+    except signals.Interrupted as exc:
+        sys.exit(exc.exit_code)  # the driver tells the user; no traceback per worker
 
 
 def _slots(spec: ExecutorSpec) -> list[str | None]:
@@ -114,9 +123,9 @@ def _slots(spec: ExecutorSpec) -> list[str | None]:
 
 
 def _wait_with_progress(configs: list[RunConfig], alive: Callable[[], bool], callback: Callback) -> None:
-    from vptstudy.train import prepare_run_dir
+    from vptstudy.plan import plan
 
-    dirs = [prepare_run_dir(c) for c in configs]
+    dirs = [plan(c).run_dir for c in configs]
     while alive():
         callback("progress", {"done": sum(runs.is_complete(d) for d in dirs), "total": len(dirs)})
         time.sleep(1.0)
@@ -150,9 +159,14 @@ def execute(configs: list[RunConfig], spec: ExecutorSpec, callback: Callback | N
         ]
         for proc in procs:
             proc.start()
-        _wait_with_progress(configs, lambda: any(p.is_alive() for p in procs), callback)
-        for proc in procs:
-            proc.join()
+        try:
+            _wait_with_progress(configs, lambda: any(p.is_alive() for p in procs), callback)
+        finally:  # interrupted or not, no worker outlives its driver (SIGTERM: they release their locks)
+            for proc in procs:
+                if proc.is_alive():
+                    proc.terminate()
+            for proc in procs:
+                proc.join(timeout=WORKER_EXIT_S)
     else:
         _run_slurm(payload, configs, spec, callback)
     return [collect(c) for c in configs]
@@ -186,9 +200,9 @@ def _run_slurm(payload: list[dict[str, Any]], configs: list[RunConfig], spec: Ex
 
 def collect(cfg: RunConfig) -> dict[str, Any]:
     """The stored result of a config's run, or ``{"status": "missing"}``."""
-    from vptstudy.train import prepare_run_dir
+    from vptstudy.plan import plan
 
-    run = prepare_run_dir(cfg)
+    run = plan(cfg).run_dir
     try:
         result = runs.read_result(run)
     except UserError as exc:  # damaged result.json: reported, the next sweep sets it aside and reruns

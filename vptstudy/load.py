@@ -11,6 +11,7 @@ from vptstudy import damaged, runs
 from vptstudy.errors import UserError
 from vptstudy.methods import get_method
 from vptstudy.models.prompts import PromptedViT
+from vptstudy.plan import plan
 from vptstudy.train import build_model
 
 
@@ -34,7 +35,8 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> Prompte
             "train it again without --no-save-weights",
         )
     meta = damaged.read_json_object(run / runs.CONFIG)
-    cfg = runs.read_config(run)
+    run_plan = plan(runs.read_config(run))  # either layout: the plan resolves what the old config left open
+    cfg = run_plan.resolved
     method = get_method(cfg.method)
     damaged.check_safetensors(run / runs.TRAINABLE)
     try:
@@ -42,10 +44,11 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> Prompte
         num_classes = int(meta["resolved"]["num_classes"])
     except (KeyError, TypeError, ValueError) as exc:
         raise damaged.CorruptFile(run / runs.CONFIG, f"no resolved.num_classes ({type(exc).__name__})") from None
-    model = build_model(cfg.replace(pretrained=False, weights=None), num_classes)  # a run that stored all it needs
+    bare = plan(run_plan.cfg.replace(pretrained=False, weights=None))  # a run that stored all it needs
+    model = build_model(bare, num_classes)
     backbone_keys = {k for k in model.state_dict() if k.startswith("vit.") and not k.startswith("vit.head.")}
     if cfg.pretrained and not backbone_keys <= stored.keys():  # frozen weights come from the pretrained backbone
-        model = build_model(cfg, num_classes)
+        model = build_model(run_plan, num_classes)
     model = method.build(model, cfg)
     own = model.state_dict()
     unknown = sorted(set(stored) - set(own))

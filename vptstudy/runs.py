@@ -1,23 +1,21 @@
 """Run directories: layout, atomic writes and reading results back.
 
-``<out>/<study>/<task>/<method>/<split>/<hparams>/seed<k>/`` holds ``config.json``, ``metrics.jsonl`` (one object
-per epoch), ``trainable.safetensors`` (the tensors that trained) and ``result.json``, written last and atomically:
-a run is complete when ``result.json`` exists. Accuracies everywhere are fractions in [0, 1].
+``<out>/<study>/<task>/<method>/<split>/<hparams>/seed<k>/`` (named by :func:`vptstudy.plan.plan`) holds
+``config.json``, ``metrics.jsonl`` (one object per epoch), ``trainable.safetensors`` (the tensors that trained) and
+``result.json``, written last and atomically: a run is complete when ``result.json`` exists. Accuracies everywhere
+are fractions in [0, 1].
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from vptstudy import damaged
+from vptstudy import damaged, locks
 from vptstudy.atomic import atomic_write_bytes
 from vptstudy.config import RunConfig
 from vptstudy.errors import UserError
@@ -25,37 +23,11 @@ from vptstudy.errors import UserError
 CONFIG, METRICS, RESULT, TRAINABLE = "config.json", "metrics.jsonl", "result.json", "trainable.safetensors"
 
 
-def _fmt(value: float) -> str:
-    return f"{value:g}"
-
-
 def split_name(cfg: RunConfig) -> str:
-    """The split component: ``tune`` / ``final``, prefixed by the data regime for sweeps (``n400-``, ``k1s3-``)."""
-    if cfg.shots is not None:
-        return f"k{cfg.shots}s{cfg.split_seed}-{cfg.split}"
-    if cfg.train_size is not None:
-        return f"n{cfg.train_size}s{cfg.split_seed}-{cfg.split}"
-    return cfg.split if cfg.split_seed == 0 else f"s{cfg.split_seed}-{cfg.split}"
+    """The split component of a run folder (see :func:`vptstudy.plan.split_name`)."""
+    from vptstudy.plan import split_name as name
 
-
-def hparams_name(cfg: RunConfig, lr: float, wd: float, uses_prompts: bool) -> str:
-    """Readable hyper-parameters plus a hash of everything else that changes the computation."""
-    parts = [f"lr{_fmt(lr)}", f"wd{_fmt(wd)}"]
-    if uses_prompts:
-        parts.append(f"p{cfg.num_prompts}")
-    return "-".join([*parts, cfg.identity_hash()])
-
-
-def run_dir(cfg: RunConfig, lr: float, wd: float, uses_prompts: bool) -> Path:
-    return (
-        Path(cfg.out_dir)
-        / cfg.study
-        / cfg.task
-        / cfg.method
-        / split_name(cfg)
-        / hparams_name(cfg, lr, wd, uses_prompts)
-        / f"seed{cfg.seed}"
-    )
+    return name(cfg)
 
 
 def _clean(value: Any) -> Any:
@@ -69,8 +41,13 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def json_bytes(obj: Any) -> bytes:
+    """The bytes :func:`atomic_write_json` writes for ``obj`` (to tell whether a file already holds it)."""
+    return (json.dumps(_clean(obj), indent=2, sort_keys=True) + "\n").encode()
+
+
 def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(_clean(obj), indent=2, sort_keys=True) + "\n").encode())
+    atomic_write_bytes(path, json_bytes(obj))
 
 
 def append_jsonl(path: Path, obj: dict[str, Any]) -> None:
@@ -97,12 +74,13 @@ def read_result(run: Path) -> dict[str, Any] | None:
 
 
 def read_config(run: Path) -> RunConfig:
-    """The run's config; :class:`~vptstudy.damaged.CorruptFile` when config.json is damaged or not a run's."""
+    """The config a run folder was made from; folders of the layout before plans (no ``layout`` key) load too.
+    :class:`~vptstudy.damaged.CorruptFile` when config.json is damaged or not a run's."""
     path = Path(run) / CONFIG
     data = damaged.read_json_object(path)
     try:
-        return RunConfig.from_dict(data["run"])
-    except (KeyError, TypeError, AttributeError, UserError) as exc:
+        return RunConfig.from_dict(data["run"], layout=int(data.get("layout", 1)))
+    except (KeyError, TypeError, ValueError, AttributeError, UserError) as exc:
         why = exc.what if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
         raise damaged.CorruptFile(path, f"does not describe a run ({why})") from None
 
@@ -139,82 +117,29 @@ def iter_runs(root: Path) -> Iterator[Path]:
     yield from sorted(p.parent for p in Path(root).rglob(CONFIG))
 
 
-# -- claims: two workers never train the same run ------------------------------------------------------------
+# -- claims: two workers never train the same run (the lock logic lives in vptstudy.locks) --------------------
 LOCK, CHECKPOINT, ATTEMPTS = ".lock", "checkpoint.safetensors", "attempts.jsonl"
-STALE_AFTER_S = 6 * 3600.0  # a lock from another host not refreshed for this long is taken over
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _lock_is_stale(lock: Path) -> bool:
-    try:
-        owner = json.loads(lock.read_text())
-    except (OSError, json.JSONDecodeError):
-        # unreadable: half-written by a crashed claimer, or being written right now; give it a moment
-        return time.time() - lock.stat().st_mtime > 60 if lock.exists() else True
-    if owner.get("host") == socket.gethostname():
-        return not _pid_alive(int(owner.get("pid", -1)))
-    return time.time() - lock.stat().st_mtime > STALE_AFTER_S
-
-
-def owner() -> dict[str, Any]:
-    """Who is running: pid, host and time (written to the lock and to attempts.jsonl)."""
-    return {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}
+owner = locks.owner
 
 
 def claim(run: Path) -> bool:
-    """Atomically claim a run directory for this process (O_EXCL lock file with pid and host).
-
-    Returns False when a live owner holds it. A stale lock (dead pid on this host, or not refreshed for
-    ``STALE_AFTER_S`` on another host) is reclaimed.
-    """
+    """Atomically claim a run directory for this process; False when a live owner holds it (stale: taken over)."""
     run.mkdir(parents=True, exist_ok=True)
-    lock = run / LOCK
-    me = json.dumps(owner()).encode()
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            if not _lock_is_stale(lock):
-                return False
-            # rename-away is atomic: of two reclaimers, one wins the rename, the other sees it vanish
-            try:
-                os.replace(lock, run / f"{LOCK}.stale.{os.getpid()}")
-                (run / f"{LOCK}.stale.{os.getpid()}").unlink(missing_ok=True)
-            except FileNotFoundError:
-                pass
-            continue
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(me)
-        return True
-    return False
+    return locks.acquire(run / LOCK)
 
 
 def clear_stale_claim(run: Path) -> None:
     """Remove a dead owner's lock (e.g. a worker killed between writing result.json and releasing)."""
-    lock = run / LOCK
-    if lock.exists() and _lock_is_stale(lock):
-        with contextlib.suppress(FileNotFoundError):
-            lock.unlink()
+    locks.clear_stale(run / LOCK)
 
 
 def refresh_claim(run: Path) -> None:
     """Heartbeat: touch the lock so other hosts see the owner is alive."""
-    with contextlib.suppress(FileNotFoundError):
-        os.utime(run / LOCK)
+    locks.refresh(run / LOCK)
 
 
 def release(run: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        (run / LOCK).unlink()
+    locks.release(run / LOCK)
 
 
 def truncate_metrics(run: Path, epochs: int) -> None:

@@ -4,21 +4,27 @@ A study expands into units, one per (task, method, data regime). A searched unit
 on the tuning split with the first seed, picks the best by last-epoch val top-1 (ties go to the smaller lr, then
 the smaller wd), writes ``search.json`` next to its candidates, then trains the final seeds on train+val and
 evaluates on test. A fixed unit goes straight to its final seeds with the study's (or the method's) lr/wd.
+
+Several drivers may run one study at once (a resubmitted job while the old one still runs): they share the runs
+through the run locks, and a unit's choice is made only once *every* candidate has finished; a driver waits for the
+candidates another one is training, never choosing from a subset, so all drivers make the same choice. ``search.json``
+is written under a lock, once (a driver that finds the same record leaves it alone).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from vptstudy import damaged, runs
+from vptstudy import damaged, locks, runs
 from vptstudy.config import RunConfig
-from vptstudy.executors import ExecutorSpec, execute
+from vptstudy.executors import ExecutorSpec, collect, execute, run_one
 from vptstudy.methods import get_method
+from vptstudy.plan import plan
 from vptstudy.study import Study
-from vptstudy.train import prepare_run_dir
 
 Callback = Callable[[str, dict[str, Any]], None]
 
@@ -106,7 +112,7 @@ def select_best(
 
 def search_file(unit: Unit) -> Path:
     """``search.json`` sits in the split folder of the unit's tuning runs."""
-    return prepare_run_dir(candidates(unit)[0]).parent.parent / "search.json"
+    return plan(candidates(unit)[0]).run_dir.parent.parent / "search.json"
 
 
 def _regime_key(cfg: RunConfig) -> tuple[Any, ...]:
@@ -147,6 +153,55 @@ def _set_aside_if_damaged(path: Path) -> None:
             damaged.set_aside([path])
 
 
+WAIT_POLL_S = 1.0  # how often a driver looks again at a run another process is training
+UNFINISHED = ("busy", "missing")
+
+
+def _finish(cfg: RunConfig, result: dict[str, Any], callback: Callback) -> dict[str, Any]:
+    """The run's final result: wait while another process trains it, train it here when nobody does."""
+    waiting = False
+    while result.get("status") in UNFINISHED:
+        run = plan(cfg).run_dir
+        if runs.is_complete(run):
+            return collect(cfg)
+        lock = run / runs.LOCK
+        if lock.exists() and not locks.is_stale(lock):
+            if not waiting:
+                callback("waiting", {"run_dir": str(run)})
+                waiting = True
+            time.sleep(WAIT_POLL_S)
+            continue
+        result = run_one(cfg, callback)
+    return result
+
+
+def finish_all(configs: list[RunConfig], results: list[dict[str, Any]], callback: Callback) -> list[dict[str, Any]]:
+    """Every result final: runs other drivers hold are waited for, runs nobody holds are trained here."""
+    return [_finish(cfg, res, callback) for cfg, res in zip(configs, results, strict=True)]
+
+
+def record_choice(unit: Unit, best: tuple[float, float] | None, table: list[dict[str, Any]]) -> None:
+    """Write the unit's ``search.json`` under a lock, unless it already holds this very record."""
+    path = search_file(unit)
+    record = {
+        "task": unit.base.task,
+        "method": unit.base.method,
+        "regime": unit.label,
+        "rule": "max last-epoch val top-1; ties to smaller lr, then smaller wd",
+        "method_options": dict(unit.base.method_options),
+        "chosen": None if best is None else {"lr": best[0], "wd": best[1]},
+        "candidates": table,
+    }
+    with locks.held(path.with_name(path.name + ".lock")):
+        try:
+            same = path.read_bytes() == runs.json_bytes(record)
+        except OSError:
+            same = False
+        if not same:
+            _set_aside_if_damaged(path)
+            runs.atomic_write_json(path, record)
+
+
 def _decide(
     units: list[Unit],
     which: list[int],
@@ -156,11 +211,15 @@ def _decide(
     chosen: dict[int, tuple[float, float] | None],
     notes: dict[int, str],
 ) -> None:
-    """Run the searches of ``units[which]`` (fixed units take their fixed lr/wd) and record each choice."""
+    """Run the searches of ``units[which]`` (fixed units take their fixed lr/wd) and record each choice.
+
+    Each choice is made from every candidate's final result: candidates another driver is training are waited
+    for (after this driver has run every candidate it could claim), never left out.
+    """
     searched = [i for i in which if units[i].search]
     tune_configs = [c for i in searched for c in candidates(units[i])]
     callback("stage", {"name": stage, "runs": len(tune_configs), "units": len(searched)})
-    tune_results = execute(tune_configs, spec, callback)
+    tune_results = finish_all(tune_configs, execute(tune_configs, spec, callback), callback)
     offset = 0
     for i in which:
         unit = units[i]
@@ -174,19 +233,7 @@ def _decide(
         if best is None:
             reasons = {row["reason"] for row in table if row["reason"]}
             notes[i] = "no candidate finished: " + "; ".join(sorted(reasons))[:300]
-        _set_aside_if_damaged(search_file(unit))
-        runs.atomic_write_json(
-            search_file(unit),
-            {
-                "task": unit.base.task,
-                "method": unit.base.method,
-                "regime": unit.label,
-                "rule": "max last-epoch val top-1; ties to smaller lr, then smaller wd",
-                "method_options": dict(unit.base.method_options),
-                "chosen": None if best is None else {"lr": best[0], "wd": best[1]},
-                "candidates": table,
-            },
-        )
+        record_choice(unit, best, table)
 
 
 def run_study(study: Study, spec: ExecutorSpec | None = None, callback: Callback | None = None) -> list[dict[str, Any]]:
@@ -225,7 +272,7 @@ def run_study(study: Study, spec: ExecutorSpec | None = None, callback: Callback
                 final_configs.append(cfg)
                 owners.append(i)
     callback("stage", {"name": "final", "runs": len(final_configs), "units": len(units)})
-    final_results = execute(final_configs, spec, callback)
+    final_results = finish_all(final_configs, execute(final_configs, spec, callback), callback)
     summaries = []
     for i, unit in enumerate(units):
         mine = [r for r, owner in zip(final_results, owners, strict=True) if owner == i]

@@ -1,7 +1,8 @@
 """fit(): one run from a RunConfig to a run directory. No CLI code; progress goes through a callback.
 
-Per phase: the method prepares the model (prompts, trainable parameters), then ``cfg.epochs`` epochs of SGD or
-AdamW at ``lr = base_lr * batch_size / 256``, linear warm-up then cosine decay to 0 (per step), weight decay on
+Every value comes from the run's plan (:func:`vptstudy.plan.plan`). Per phase: the method prepares the model
+(prompts, trainable parameters), then the phase's epochs of SGD or AdamW at its scaled lr and batch size, its
+linear warm-up then cosine decay to 0 (per step), weight decay on
 weight matrices and prompts but not on biases, norms, position embeddings or CLS/register tokens. Each epoch
 evaluates val and (a fixed subsample of) test and appends a line to ``metrics.jsonl``; the end evaluates the
 whole test set, saves the trained tensors and writes ``result.json`` last.
@@ -9,6 +10,7 @@ whole test set, saves the trained tensors and writes ``result.json`` last.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import shutil
 import time
@@ -23,15 +25,15 @@ import torch.nn.functional as F
 from safetensors.torch import save as safetensors_save
 
 from vptstudy import checkpoint, damaged, runs
-from vptstudy.config import RunConfig
+from vptstudy.config import LAYOUT, RunConfig
 from vptstudy.data import TaskData, load_task_data
 from vptstudy.data.pipeline import DeviceImages
 from vptstudy.errors import RunFailed, UserError
-from vptstudy.methods import Method, Phase, count_parameters, get_method
-from vptstudy.models.backbones import create_backbone, default_input_size
-from vptstudy.models.official import study_dropout
+from vptstudy.methods import Method, count_parameters, get_method
+from vptstudy.models.backbones import create_backbone
 from vptstudy.models.prompts import PromptedViT
 from vptstudy.models.wrap import no_weight_decay_names, wrap_backbone
+from vptstudy.plan import PhasePlan, RunPlan, plan
 
 Callback = Callable[[str, dict[str, Any]], None]
 TEST_SUBSAMPLE_SEED = 0
@@ -70,19 +72,6 @@ def use_bf16(cfg: RunConfig, device: torch.device) -> bool:
     return cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
 
 
-def phase_hparams(method: Method, phase: Phase, cfg: RunConfig) -> tuple[float, float]:
-    """(base lr, weight decay) of a phase: searched ones from the config, fixed ones from method options."""
-    if phase.searched:
-        lr = cfg.base_lr if cfg.base_lr is not None else method.default_lr
-        wd = cfg.weight_decay if cfg.weight_decay is not None else method.default_wd
-        return lr, wd
-    return float(cfg.option(f"{phase.name}_lr", phase.fixed_lr)), float(cfg.option(f"{phase.name}_wd", phase.fixed_wd))
-
-
-def searched_hparams(method: Method, cfg: RunConfig) -> tuple[float, float]:
-    return phase_hparams(method, next(p for p in method.phases if p.searched), cfg)
-
-
 def param_groups(model: PromptedViT, weight_decay: float) -> list[dict[str, Any]]:
     """Trainable parameters split into decayed (matrices, prompts) and not decayed (biases, norms, embeddings)."""
     skip = no_weight_decay_names(model)
@@ -102,6 +91,18 @@ def make_optimizer(kind: str, groups: list[dict[str, Any]], lr: float, device: t
     if kind == "adamw":
         return torch.optim.AdamW(groups, lr=lr, **fused)
     raise ValueError(f"unknown optimizer {kind!r}")
+
+
+def phase_optimizer(
+    model: PromptedViT, php: PhasePlan, steps_per_epoch: int, device: torch.device
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR, int]:
+    """A phase's optimizer at its scaled lr, and its warm-up + cosine schedule (per step); also the total steps."""
+    optimizer = make_optimizer(php.optimizer, param_groups(model, php.weight_decay), php.lr, device)
+    total_steps = php.epochs * steps_per_epoch
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, warmup_cosine(total_steps, php.warmup_epochs * steps_per_epoch)
+    )
+    return optimizer, schedule, total_steps
 
 
 def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
@@ -182,9 +183,9 @@ def train_epoch(
 
 @dataclass
 class Prepared:
-    """Everything a run needs, checked before any file is written."""
+    """Everything a run needs, checked before any file is written. ``cfg`` is the plan's resolved config."""
 
-    cfg: RunConfig
+    plan: RunPlan
     method: Method
     device: torch.device
     data: TaskData
@@ -192,40 +193,50 @@ class Prepared:
     input_size: int
     run_dir: Path
 
+    @property
+    def cfg(self) -> RunConfig:
+        return self.plan.resolved
 
-def prepare(cfg: RunConfig, callback: Callback = _quiet) -> Prepared:
-    """Validate the config, load the data and build the model; raises :class:`UserError` before any write."""
+
+def as_plan(run: RunConfig | RunPlan) -> RunPlan:
+    """A run's plan: resolved once at an entry point and passed on as it is."""
+    return run if isinstance(run, RunPlan) else plan(run)
+
+
+def prepare(run: RunConfig | RunPlan, callback: Callback = _quiet) -> Prepared:
+    """Validate the plan, load the data and build the model; raises :class:`UserError` before any write."""
+    p = as_plan(run)
+    cfg = p.resolved
     method = get_method(cfg.method)
     device = resolve_device(cfg.device)
-    input_size = cfg.img_size or default_input_size(cfg.model)
-    data = load_task_data(cfg, input_size, lambda done, total: callback("load", {"done": done, "total": total}))
-    model = build_model(cfg, data.num_classes)
+    data = load_task_data(cfg, p.input_size, lambda done, total: callback("load", {"done": done, "total": total}))
+    model = build_model(p, data.num_classes)
     method.check(model, cfg)
-    return Prepared(cfg, method, device, data, model.to(device), input_size, prepare_run_dir(cfg))
+    return Prepared(p, method, device, data, model.to(device), p.input_size, p.run_dir)
 
 
-def build_model(cfg: RunConfig, num_classes: int) -> PromptedViT:
+def build_model(run: RunConfig | RunPlan, num_classes: int) -> PromptedViT:
     """The run's backbone with a fresh ``num_classes`` head in its tunable wrapper (seeded, on the CPU)."""
+    p = as_plan(run)
+    cfg = p.resolved
     torch.manual_seed(cfg.seed)
-    dropout = study_dropout(cfg.model, get_method(cfg.method).trains_encoder)
     backbone = create_backbone(
-        cfg.model, num_classes, pretrained=cfg.pretrained, weights=cfg.weights, img_size=cfg.img_size, dropout=dropout
+        cfg.model,
+        num_classes,
+        pretrained=cfg.pretrained,
+        weights=cfg.weights,
+        img_size=cfg.img_size,
+        dropout=p.backbone_dropout,
+        head_init=p.head_init,
     )
     return wrap_backbone(backbone)
 
 
-def prepare_run_dir(cfg: RunConfig) -> Path:
-    """The run directory of a config (computed, not created)."""
-    method = get_method(cfg.method)
-    lr, wd = searched_hparams(method, cfg)
-    return runs.run_dir(cfg, lr, wd, method.uses_prompts)
-
-
-def _test_subsample(data: TaskData, cfg: RunConfig) -> torch.Tensor | None:
+def _test_subsample(data: TaskData, p: RunPlan) -> torch.Tensor | None:
     n = len(data.test)
-    if cfg.test_subsample is None or cfg.test_subsample >= n:
+    if p.test_subsample is None or p.test_subsample >= n:
         return None
-    return torch.randperm(n, generator=torch.Generator().manual_seed(TEST_SUBSAMPLE_SEED))[: cfg.test_subsample]
+    return torch.randperm(n, generator=torch.Generator().manual_seed(TEST_SUBSAMPLE_SEED))[: p.test_subsample]
 
 
 def _write_config(p: Prepared) -> None:
@@ -234,23 +245,18 @@ def _write_config(p: Prepared) -> None:
         "num_classes": p.data.num_classes,
         "device": str(p.device),
         "bf16": use_bf16(p.cfg, p.device),
-        "phases": [
-            {
-                "name": ph.name,
-                "optimizer": ph.optimizer,
-                "base_lr": phase_hparams(p.method, ph, p.cfg)[0],
-                "weight_decay": phase_hparams(p.method, ph, p.cfg)[1],
-            }
-            for ph in p.method.phases
-        ],
+        "phases": [dataclasses.asdict(ph) for ph in p.plan.phases],
         "split": p.data.split_info,
         "preprocess": vars(p.data.preprocess),
         "versions": {"torch": torch.__version__},
     }
-    runs.atomic_write_json(p.run_dir / runs.CONFIG, {"run": p.cfg.to_dict(), "resolved": resolved})
+    runs.atomic_write_json(
+        p.run_dir / runs.CONFIG,
+        {"layout": LAYOUT, "run": p.plan.cfg.to_dict(), "plan": p.plan.summary(), "resolved": resolved},
+    )
 
 
-def fit(cfg: RunConfig, callback: Callback = _quiet) -> dict[str, Any]:
+def fit(run: RunConfig | RunPlan, callback: Callback = _quiet) -> dict[str, Any]:
     """Train one run and return its result (also written to ``result.json``).
 
     A complete run is not trained again (its stored result is returned); a partial one resumes from its last
@@ -258,7 +264,8 @@ def fit(cfg: RunConfig, callback: Callback = _quiet) -> dict[str, Any]:
     Raises :class:`UserError` for bad input (nothing written) and :class:`RunFailed` when training diverges
     (``result.json`` then records ``status: failed`` and the reason).
     """
-    p = prepare(cfg, callback)
+    p = prepare(run, callback)
+    cfg = p.cfg
     if runs.is_complete(p.run_dir) and not runs.damage(p.run_dir):
         runs.clear_stale_claim(p.run_dir)  # a worker killed after result.json left its lock and checkpoint
         (p.run_dir / runs.CHECKPOINT).unlink(missing_ok=True)
@@ -371,7 +378,7 @@ def _train(p: Prepared, callback: Callback, resume: dict[str, Any] | None = None
     train = DeviceImages(p.data.train, p.data.preprocess, device, train=True)
     val = DeviceImages(p.data.val, p.data.preprocess, device, train=False) if p.data.val is not None else None
     test_full = DeviceImages(p.data.test, p.data.preprocess, device, train=False)
-    sub = _test_subsample(p.data, cfg)
+    sub = _test_subsample(p.data, p.plan)
     test_curve = (
         test_full if sub is None else DeviceImages(p.data.test.subset(sub), p.data.preprocess, device, train=False)
     )
@@ -383,10 +390,10 @@ def _train(p: Prepared, callback: Callback, resume: dict[str, Any] | None = None
     last_checkpoint = time.perf_counter()
     epoch_global = resume["epoch_global"] if resume else 0
     row: dict[str, Any] = resume["last_row"] if resume else {}
-    steps_per_epoch = train.num_batches(cfg.batch_size)
-    eval_batch = eval_batch_size(cfg.batch_size)
+    eval_batch = eval_batch_size(max(ph.batch_size for ph in p.plan.phases))
     resume_phase = resume["phase_index"] if resume else -1
-    for phase_index, phase in enumerate(p.method.phases):
+    for phase_index, (phase, php) in enumerate(zip(p.method.phases, p.plan.phases, strict=True)):
+        steps_per_epoch = train.num_batches(php.batch_size)
         phase.prepare(model, cfg, prompt_gen)
         model.to(device)
         first_epoch = 0
@@ -402,12 +409,7 @@ def _train(p: Prepared, callback: Callback, resume: dict[str, Any] | None = None
             trained |= {n for n, _ in model.trainable_parameters()}
             trainable, total = count_parameters(model)
             phase_params.append({"phase": phase.name, "trainable_params": trainable, "total_params": total})
-        base_lr, wd = phase_hparams(p.method, phase, cfg)
-        optimizer = make_optimizer(phase.optimizer, param_groups(model, wd), base_lr * cfg.batch_size / 256, device)
-        total_steps = cfg.epochs * steps_per_epoch
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, warmup_cosine(total_steps, cfg.warmup * steps_per_epoch)
-        )
+        optimizer, schedule, total_steps = phase_optimizer(model, php, steps_per_epoch, device)
         if phase_index == resume_phase:
             assert resume is not None
             optimizer.load_state_dict(resume["optimizer"])
@@ -434,7 +436,7 @@ def _train(p: Prepared, callback: Callback, resume: dict[str, Any] | None = None
             t0 = time.perf_counter()
             lr_now = optimizer.param_groups[0]["lr"]
             train_loss, train_acc = train_epoch(
-                model, step_model, train, cfg.batch_size, optimizer, schedule, shuffle, autocast, callback
+                model, step_model, train, php.batch_size, optimizer, schedule, shuffle, autocast, callback
             )
             val_loss, val_acc = evaluate(model, val, eval_batch, bf16) if val is not None else (None, None)
             test_loss, test_acc = evaluate(model, test_curve, eval_batch, bf16)
@@ -520,7 +522,7 @@ def _result(
     cfg = p.cfg
     tuned = sum(t.numel() for n, t in p.model.named_parameters() if n in trained)
     total = sum(t.numel() for t in p.model.parameters())
-    lr, wd = searched_hparams(p.method, cfg)
+    searched = p.plan.searched
     final = {
         "train_loss": row.get("train_loss"),
         "train_acc": row.get("train_acc"),
@@ -537,9 +539,9 @@ def _result(
         "seed": cfg.seed,
         "split": cfg.split,
         "study": cfg.study,
-        "base_lr": lr,
-        "weight_decay": wd,
-        "num_prompts": cfg.num_prompts,
+        "base_lr": searched.base_lr,
+        "weight_decay": searched.weight_decay,
+        "num_prompts": p.plan.num_prompts,
         "epochs": len(p.method.phases) * cfg.epochs,
         "epochs_done": row.get("epoch", 0),
         "trainable_params": tuned,

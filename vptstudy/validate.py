@@ -47,8 +47,19 @@ def method_option_defaults(method: str) -> dict[str, Any]:
 
 
 def method_options(method: str, options: tuple[tuple[str, Any], ...]) -> None:
-    """Raise for an option ``method`` does not read, or a value of the wrong type or not finite."""
+    """Raise for an option ``method`` does not read or that cannot act (``Method.inert_options``), or a value of the
+    wrong type or not finite."""
+    from vptstudy.methods import get_method
     from vptstudy.methods.modules import method_options as coerce
+
+    inert = get_method(method).inert_options
+    for key, value in options:
+        if key in inert:
+            raise UserError(
+                f"method option {key!r} cannot act for method {method}: {inert[key]}",
+                "--method-option",
+                f"remove {key}={value}",
+            )
 
     values = coerce(SimpleNamespace(method=method, method_options=options), method_option_defaults(method))
     for key, value in values.items():

@@ -1,1 +1,2 @@
-"""Analysis over finished runs: report tables (tables.py), quadrants (quadrant.py), overfitting (overfitting.py)."""
+"""Analysis over finished runs: report tables (tables.py), the paper comparison (paper.py), quadrants (quadrant.py),
+overfitting (overfitting.py)."""

@@ -149,6 +149,18 @@ def summary(c: Comparison) -> str:
     return line + (f"; not in the paper: {', '.join(c.not_in_paper)}" if c.not_in_paper else "")
 
 
+def to_markdown(items: list[Comparison]) -> str:
+    """paper.md: one wide table per study and regime, with the summary line under it."""
+    lines = ["# vptstudy report: comparison with the paper", ""]
+    for c in items:
+        header, rows = wide_rows(c)
+        lines += [f"## {title(c)}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        lines += ["", summary(c) + ".", ""]
+    notes = load_paper().notes
+    return "\n".join([*lines, "Notes on the published numbers:", "", *(f"- {n}" for n in notes), ""])
+
+
 def to_csv(items: list[Comparison]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)

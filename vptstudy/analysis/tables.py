@@ -1,13 +1,15 @@
 """Paper-style tables from run directories: mean +- std of final test accuracy, group means, wins against FT.
 
-Only final runs (``split: final``, ``status: ok``) are averaged. Failed runs and incomplete run directories are
-listed, never averaged in. Accuracies are stored as fractions and shown as percentages.
+Only final runs (``split: final``, ``status: ok``) are averaged, and of a searched unit only those of the choice its
+``search.json`` records: final runs of another lr/wd (orphans, e.g. left by an older driver that chose differently)
+are listed, like failed runs and incomplete run directories, never averaged in. Accuracies are stored as fractions and shown as percentages.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -82,6 +84,7 @@ class Report:
     tables: list[Table]
     failed: list[dict[str, Any]]
     incomplete: list[str]
+    orphans: list[str] = field(default_factory=list)
     corrupt: list[str] = field(default_factory=list)  # "corrupt: <path>: <why>", one per damaged file
     corrupt_runs: int = 0  # runs left out of every mean for a damaged file
 
@@ -101,11 +104,29 @@ def _task_group(task: str) -> str:
     return spec.group if spec is not None else "custom"
 
 
+def is_orphan(run: Path, result: dict[str, Any]) -> bool:
+    """A final run that is not of the choice its unit's ``search.json`` records (lr, wd and method options)."""
+    split = run.parent.parent.name
+    if not split.endswith("final"):
+        return False
+    search = run.parent.parent.parent / (split.removesuffix("final") + "tune") / "search.json"
+    try:
+        record = json.loads(search.read_text())
+        options = json.loads((run / runs.CONFIG).read_text())["run"].get("method_options") or {}
+    except (OSError, ValueError, KeyError, TypeError):
+        return False  # no recorded search (a fixed unit, an ad-hoc run): every final run counts
+    chosen = record.get("chosen")
+    if not isinstance(chosen, dict):
+        return True
+    same = (result.get("base_lr"), result.get("weight_decay")) == (chosen.get("lr"), chosen.get("wd"))
+    return not (same and options == (record.get("method_options") or {}))
+
+
 def collect(root: Path) -> Report:
     """Read every run under ``root`` into tables (one per study and regime)."""
     grouped: dict[tuple[str, str], dict[str, dict[str, Cell]]] = defaultdict(lambda: defaultdict(dict))
     order: dict[tuple[str, str], tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
-    failed, incomplete, corrupt, corrupt_runs = [], [], [], 0
+    failed, incomplete, orphans, corrupt, corrupt_runs = [], [], [], [], 0
     for run in runs.iter_runs(root):
         damage = runs.damage(run)
         if damage:
@@ -120,6 +141,9 @@ def collect(root: Path) -> Report:
             failed.append(result)
             continue
         if result.get("split") != "final":
+            continue
+        if is_orphan(run, result):
+            orphans.append(str(run))
             continue
         key = (result.get("study", "?"), regime_of(result))
         task, method = result["task"], result["method"]
@@ -137,12 +161,12 @@ def collect(root: Path) -> Report:
         tasks, methods = order[key]
         methods = sorted(methods, key=lambda m: (m != BASELINE, methods.index(m)))
         tables.append(Table(key[0], key[1], grouped[key], tasks, methods, {t: _task_group(t) for t in tasks}))
-    for search in sorted(Path(root).rglob("search.json")):  # not in any mean; listed so it gets looked at
+    for search in sorted(Path(root).rglob("search.json")):  # a damaged one marks no run an orphan; listed
         try:
             damaged.read_json_object(search)
         except damaged.CorruptFile as exc:
             corrupt.append(exc.listing)
-    return Report(tables, failed, incomplete, corrupt, corrupt_runs)
+    return Report(tables, failed, incomplete, orphans, corrupt, corrupt_runs)
 
 
 def _fmt_cell(cell: Cell | None) -> str:
@@ -209,6 +233,9 @@ def to_markdown(report: Report) -> str:
     if report.incomplete:
         lines += ["## Incomplete runs (no result.json)", ""] + [f"- {r}" for r in report.incomplete]
         lines.append("")
+    if report.orphans:
+        lines += ["## Orphan final runs (not the choice search.json records; not averaged)", ""]
+        lines += [f"- {r}" for r in report.orphans] + [""]
     if report.corrupt:
         lines += [f"## Damaged files ({report.corrupt_runs} runs excluded from every mean)", ""]
         lines += [f"- {line}" for line in report.corrupt] + [""]

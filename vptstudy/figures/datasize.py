@@ -8,11 +8,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
 
+from vptstudy.analysis.paired import crossover
 from vptstudy.data import TASKS
 from vptstudy.errors import UserError
 from vptstudy.figures.select import Run, method_order
@@ -71,6 +73,8 @@ def plot_datasize(
             std = np.array([a.std() for a in accs])
             ax.plot(sizes, mean, style[method], color=color[task], marker="o", ms=3.5, lw=1.6)
             ax.fill_between(sizes, mean - std, mean + std, color=color[task], alpha=0.15, lw=0)
+        for task in (t for t in tasks if _group(t) == group):
+            _mark_crossover(ax, points, task, color[task])
         ax.set_xscale("log")
         ax.xaxis.set_major_locator(FixedLocator(sorted(sizes_seen)))
         ax.xaxis.set_major_formatter(ScalarFormatter())
@@ -82,8 +86,31 @@ def plot_datasize(
         handles = [Line2D([], [], color=color[t], lw=2) for t in group_tasks]
         handles += [Line2D([], [], color="0.2", ls=style[m]) for m in methods]
         ax.legend(handles, group_tasks + methods, frameon=False, loc="best")
-    seeds = max(len(v) for by_size in points.values() for v in by_size.values())
-    spread = f"mean ± 1 std over up to {seeds} seeds" if seeds > 1 else "one seed per point"
+    counts = {len(v) for by_size in points.values() for v in by_size.values()}
+    seeds = max(counts)
+    spread = f"mean ± std over {seeds} seeds" if counts == {seeds} else f"mean ± std over up to {seeds} seeds"
+    spread = spread if seeds > 1 else "one seed per point"
     fig.suptitle(title or f"Test accuracy against training-set size ({spread})")
     fig.tight_layout()
     return save_figure(fig, out, formats)
+
+
+def _mark_crossover(ax: Any, points: dict[tuple[str, str], dict[int, list[float]]], task: str, color: str) -> None:
+    """A dashed vertical line where FT's mean overtakes VPT-deep's (see :func:`analysis.paired.crossover`)."""
+    ft, vpt = points.get((task, "ft")), points.get((task, "vpt-deep"))
+    if not ft or not vpt:
+        return
+    sizes = sorted(set(ft) & set(vpt))
+    where = crossover(sizes, [float(np.mean(ft[n]) - np.mean(vpt[n])) for n in sizes])
+    if where is not None:
+        ax.axvline(where, color=color, ls="--", lw=1, alpha=0.7)
+        ax.annotate(
+            f"FT overtakes\nVPT at ~{where:.0f}",
+            (where, 0.02),
+            xycoords=("data", "axes fraction"),
+            color=color,
+            fontsize=7,
+            ha="left",
+            xytext=(3, 0),
+            textcoords="offset points",
+        )

@@ -7,14 +7,15 @@ needs to the model (prompts, adapters, ...) and marks exactly the trainable para
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from vptstudy.config import RunConfig
 from vptstudy.models.prompts import PromptedViT
+from vptstudy.plan import resolved_config
 
 # Paper section 4.1 / official VPT code: SGD grid for prompt and linear methods, AdamW grid for full tuning.
 SGD_LR_GRID = (50.0, 25.0, 10.0, 5.0, 2.5, 1.0, 0.5, 0.25, 0.1, 0.05)
@@ -60,6 +61,7 @@ class Method:
     default_wd: float
     uses_prompts: bool = False
     trains_encoder: bool = False  # some phase trains the backbone in train mode (FT): the study's dropout acts
+    inert_options: Mapping[str, str] = field(default_factory=dict)  # options that cannot act here, and why
 
     @property
     def optimizer(self) -> str:
@@ -69,6 +71,7 @@ class Method:
     def build(self, model: PromptedViT, cfg: RunConfig, generator: torch.Generator | None = None) -> PromptedViT:
         """Apply every phase's structure (used to rebuild a finished run's model)."""
         gen = generator or torch.Generator().manual_seed(cfg.seed)
+        cfg = resolved_config(cfg)
         for phase in self.phases:
             phase.prepare(model, cfg, gen)
         return model
@@ -107,9 +110,9 @@ def train_head_and(model: PromptedViT, names: Collection[str]) -> None:
 
 
 def add_prompts(model: PromptedViT, cfg: RunConfig, mode: str, gen: torch.Generator) -> None:
-    default_dropout = 0.1 if mode == "deep" else 0.0
-    dropout = default_dropout if cfg.prompt_dropout is None else cfg.prompt_dropout
-    model.add_prompts(cfg.num_prompts, mode, dropout, generator=gen)
+    """Add the plan's prompts (length and dropout resolved by :func:`vptstudy.plan.plan`)."""
+    cfg = resolved_config(cfg)
+    model.add_prompts(cfg.num_prompts, mode, cfg.prompt_dropout, generator=gen)
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:

@@ -28,6 +28,7 @@ from vptstudy.methods.modules import adapter_param_names, method_options, requir
 from vptstudy.methods.pruning import fraction, install_segment_mask, keep_tokens, prune
 
 OPTIONS = {"kv_prompts": 5, "share_kv": True, "kv_dropout": 0.0}
+INERT = {"kv_dropout": "the key-value prompts sit inside the frozen backbone, held in eval mode, so it never acts"}
 PRUNE_OPTIONS = {**OPTIONS, "prune_tokens": 0.5, "prune_segments": 0.25, "segments": 8}
 
 
@@ -116,6 +117,7 @@ E2VPT = Method(
     default_lr=1.0,
     default_wd=0.001,
     uses_prompts=True,
+    inert_options=INERT,
 )
 
 E2VPT_PRUNE = Method(
@@ -127,4 +129,5 @@ E2VPT_PRUNE = Method(
     default_lr=1.0,
     default_wd=0.001,
     uses_prompts=True,
+    inert_options=INERT,
 )

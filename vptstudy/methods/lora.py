@@ -116,4 +116,5 @@ LORA = Method(
     wd_grid=WD_GRID,
     default_lr=0.001,
     default_wd=0.0001,
+    inert_options={"dropout": "the backbone is held in eval mode, so LoRA's input dropout never acts"},
 )
