@@ -79,3 +79,10 @@ def test_local_workers_are_bounded_and_split_the_cores(tmp_path, monkeypatch):
     results = execute(configs, ExecutorSpec(workers=3))
     assert len(fake.started) == 3 and {args[3] for args in fake.started} == {1}  # 3 workers x 1 thread <= 4
     assert {r["status"] for r in results} == {"missing"}
+
+
+def test_more_cpu_workers_than_cores_is_an_error(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    with pytest.raises(UserError, match=r"--workers 500 is more than the 2 CPU cores here"):
+        ExecutorSpec(workers=500)
+    assert ExecutorSpec(workers=2).workers == 2 and ExecutorSpec(gpus=(0, 1), workers=500).gpus == (0, 1)

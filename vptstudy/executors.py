@@ -55,6 +55,14 @@ class ExecutorSpec:
                 "--executor slurm",
                 "run on this machine with --executor local --workers N (or --gpus 0,1)",
             )
+        cores = usable_cores()
+        if self.kind == "local" and not self.gpus and self.workers > cores:
+            # each CPU worker is a process with a model and its data: more than the cores only adds memory
+            raise UserError(
+                f"--workers {self.workers} is more than the {cores} CPU cores here",
+                "--workers",
+                f"use --workers {cores} or fewer (each worker already uses its share of the cores)",
+            )
 
 
 def usable_cores() -> int:

@@ -124,7 +124,14 @@ owner = locks.owner
 
 def claim(run: Path) -> bool:
     """Atomically claim a run directory for this process; False when a live owner holds it (stale: taken over)."""
-    run.mkdir(parents=True, exist_ok=True)
+    try:
+        run.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file in the way, no permission, read-only disk
+        raise UserError(
+            f"cannot create run directory {str(run)!r}: {exc.strerror or type(exc).__name__}",
+            "--out-dir",
+            "pass a writable folder (not a file) as --out-dir, or out_dir in a study's [run]",
+        ) from None
     return locks.acquire(run / LOCK)
 
 
