@@ -48,7 +48,7 @@ def checkout(rev: str, into: Path) -> Path:
 def run_bench(tree: Path, bench_args: list[str], out: Path) -> list[dict[str, Any]]:
     """One `vptstudy bench` from ``tree``; its JSON rows."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    cmd = [sys.executable, "-c", RUNNER, "bench", *bench_args, "--json", str(out)]
+    cmd = [sys.executable, "-c", RUNNER, "bench", *bench_args, "--out", str(out)]
     done = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"bench failed in {tree}:\n{done.stderr[-2000:]}")

@@ -75,7 +75,7 @@ def test_bench_without_warmup_steps_reports_zero_warmup(tmp_path) -> None:
 
 
 def test_bench_cli_prints_table_and_writes_json(tmp_path, capsys, monkeypatch) -> None:
-    args = ["bench", "--json", str(tmp_path / "b.json")]
+    args = ["bench", "--out", str(tmp_path / "b.json")]
     for key, value in TINY.items():
         args += [f"--{key.replace('_', '-')}", str(value)]
     args = [a.replace("--num-prompts", "--prompts") for a in args]

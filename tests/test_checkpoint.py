@@ -28,7 +28,9 @@ class Planted:
 
 def test_state_round_trips_exactly_with_types(tmp_path) -> None:
     model = torch.nn.Linear(4, 3)
-    opt = make_optimizer("adamw", [{"params": list(model.parameters()), "weight_decay": 0.1}], 0.01, torch.device("cpu"))
+    opt = make_optimizer(
+        "adamw", [{"params": list(model.parameters()), "weight_decay": 0.1}], 0.01, torch.device("cpu")
+    )
     sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(10, 2))
     model(torch.randn(5, 4)).sum().backward()
     opt.step()

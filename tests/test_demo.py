@@ -11,7 +11,7 @@ from vptstudy.demo import demo_studies
 
 def test_quick_demo_runs_offline_and_writes_report_and_figures(tmp_path, no_network, capsys, monkeypatch) -> None:
     out = tmp_path / "demo"
-    res = run_cli(["demo", "--quick", "--out", str(out), "--publish", str(tmp_path / "pub")], capsys, monkeypatch)
+    res = run_cli(["demo", "--quick", "--out-dir", str(out), "--publish", str(tmp_path / "pub")], capsys, monkeypatch)
     assert res.code == 0, res.err
     report = (out / "report.md").read_text()
     for task in ("toy/shapes-new", "toy/sprites-orientation"):
@@ -37,6 +37,13 @@ def test_demo_study_covers_the_four_quadrants(tmp_path) -> None:
     assert set(main.methods) == {"ft", "vpt-deep", "mixed", "ft-then-pt"} and len(main.seeds) >= 3
     assert sizes.kind == "datasize" and main.run["model"] == "toy-vit"
     assert len(sizes.sizes) >= 4 and len(sizes.seeds) >= 3 and len(sizes.tasks) >= 2
+    # every method searches a grid; one without its own takes that of a method with the same optimizer
+    from vptstudy.methods import get_method
+
+    assert set(main.grid) == set(main.methods)
+    for method, grid in main.grid.items():
+        same = [m for m in ("ft", "vpt-deep") if get_method(m).optimizer == get_method(method).optimizer]
+        assert grid == main.grid[same[0]]
 
 
 def test_missing_demo_study_is_a_user_error(tmp_path) -> None:

@@ -15,9 +15,9 @@ import pytest
 
 from vptstudy import locks, runs
 from vptstudy.analysis.tables import collect, to_csv
+from vptstudy.plan import plan
 from vptstudy.study import parse_study
 from vptstudy.sweep import candidates, expand, run_study
-from vptstudy.train import prepare_run_dir
 
 TINY_RUN = {"model": "test_vit", "pretrained": False, "img_size": 32, "epochs": 1, "batch_size": 64}
 TINY_RUN["test_subsample"] = 100
@@ -76,7 +76,7 @@ def test_a_busy_candidate_is_waited_for_not_left_out(tmp_path) -> None:
     (alone,) = run_study(study)
     busy_study = parse_study(small_study(tmp_path / "busy"))
     (unit,) = expand(busy_study)
-    held = prepare_run_dir(candidates(unit)[0])  # lr 2.0: the better candidate in the reference run
+    held = plan(candidates(unit)[0]).run_dir  # lr 2.0: the better candidate in the reference run
     proc = hold_lock_as_another_process(held)
 
     def other_driver_gives_up() -> None:

@@ -239,10 +239,46 @@ def test_pruning_removes_the_requested_fraction_and_rewinding_retrains_the_rest(
     assert not torch.equal(model.prompt.detach(), start["prompt"][rows, index] * mask)
 
 
-def test_a_pruned_run_reloads_its_segment_mask_from_the_stored_prompts() -> None:
+def test_zero_mode_prunes_the_same_tokens_in_place_and_keeps_them_at_zero() -> None:
+    """The official E2VPT masks pruned tokens (S src/models/vit_prompt/vit_prompt_VK.py:139-143, 223-236)."""
+    from vptstudy.methods.e2vpt import _train_prompts, rewind
+
+    torch.manual_seed(0)
+    removed, _ = prune_model()
+    torch.manual_seed(0)
+    zeroed, start = prune_model()
+    torch.testing.assert_close(removed.prompt, zeroed.prompt, rtol=0, atol=0)
+    index, _ = prune(removed, lambda: [(X, Y)], 0.5, 0.25, 4, "remove")
+    full, keep = prune(zeroed, lambda: [(X, Y)], 0.5, 0.25, 4, "zero")
+    assert zeroed.prompt.shape == (DEPTH, 10, DIM) and full.shape == (DEPTH, 10) and keep.shape == (DEPTH, 10, 4)
+    token_kept = keep.any(-1)
+    for layer in range(DEPTH):  # the same five tokens survive; 25% of their 20 segments are dropped on top
+        assert set(index[layer].tolist()) <= set(token_kept[layer].nonzero().flatten().tolist())
+        assert (~keep[layer][index[layer]]).sum() == 5 and keep[layer].sum() == 15
+    rewind(zeroed, full)
+    install_segment_mask(zeroed, keep)
+    _train_prompts(zeroed)
+    mask = keep.repeat_interleave(DIM // 4, dim=-1)
+    torch.testing.assert_close(zeroed.prompt.detach(), start["prompt"] * mask)
+    optimizer = torch.optim.SGD(param_groups(zeroed, 0.01), lr=0.5, momentum=0.9)
+    for _ in range(2):
+        optimizer.zero_grad()
+        F.cross_entropy(zeroed.train()(X), Y).backward()
+        optimizer.step()
+    assert torch.all(zeroed.prompt.detach()[~mask] == 0) and torch.all(zeroed.prompt.detach()[mask] != 0)
+
+
+def test_unknown_prune_mode_is_a_user_error() -> None:
+    first = get_method("e2vpt-prune").phases[0]
+    with pytest.raises(UserError, match="prune_mode"):
+        first.prepare(PromptedViT(tiny_vit()), config("e2vpt-prune", prune_mode="drop"), torch.Generator())
+
+
+@pytest.mark.parametrize("mode", ["remove", "zero"])
+def test_a_pruned_run_reloads_its_segment_mask_from_the_stored_prompts(mode: str) -> None:
     model, _ = prune_model()
-    cfg = config("e2vpt-prune", kv_prompts=2, segments=4).replace(num_prompts=10)
-    _, keep = prune(model, lambda: [(X, Y)], 0.5, 0.25, 4)
+    cfg = config("e2vpt-prune", kv_prompts=2, segments=4, prune_mode=mode).replace(num_prompts=10)
+    _, keep = prune(model, lambda: [(X, Y)], 0.5, 0.25, 4, mode)
     install_segment_mask(model, keep)
     stored = {n: p.detach().clone() for n, p in model.trainable_parameters()}
     fresh = PromptedViT(tiny_vit())
@@ -295,7 +331,8 @@ def test_method_options_reach_the_run_and_bad_ones_fail_cleanly(tmp_path, capsys
     assert bad.code == 2 and "KEY=VALUE" in bad.err
 
 
-def test_e2vpt_prune_trains_prunes_rewinds_and_reloads(tmp_path, capsys, monkeypatch) -> None:
+@pytest.mark.parametrize("mode", ["remove", "zero"])
+def test_e2vpt_prune_trains_prunes_rewinds_and_reloads(mode: str, tmp_path, capsys, monkeypatch) -> None:
     import json
 
     from safetensors.torch import load_file
@@ -305,18 +342,23 @@ def test_e2vpt_prune_trains_prunes_rewinds_and_reloads(tmp_path, capsys, monkeyp
     from vptstudy.load import load_run
 
     args = ["train", "--task", "toy/digits", "--method", "e2vpt-prune", *TINY, "--epochs", "1", "--prompts", "4"]
-    res = run_cli([*args, "--out-dir", str(tmp_path), "--method-option", "prune_segments=0.5"], capsys, monkeypatch)
+    options = ["--method-option", "prune_segments=0.5", "--method-option", f"prune_mode={mode}"]
+    res = run_cli([*args, "--out-dir", str(tmp_path), *options], capsys, monkeypatch)
     assert res.code == 0, res.err
     (run,) = runs.iter_runs(tmp_path)
     result = json.loads((run / runs.RESULT).read_text())
     first, second = result["phases"]
-    assert first["trainable_params"] - second["trainable_params"] == 6 * 2 * 64  # half of the 4 tokens per layer
     prompt = load_file(str(run / runs.TRAINABLE))["prompt"]
-    assert prompt.shape == (6, 2, 64)
-    zero_segments = (prompt.view(6, 2, 8, 8) == 0).all(-1).sum(dim=(1, 2))
-    assert zero_segments.tolist() == [8] * 6  # half of the 16 kept segments per layer
+    tokens = 2 if mode == "remove" else 4  # zero: the 2 pruned tokens per layer stay in place, all zero
+    removed = 6 * 2 * 64 if mode == "remove" else 0
+    assert first["trainable_params"] - second["trainable_params"] == removed  # half of the 4 tokens per layer
+    assert prompt.shape == (6, tokens, 64)
+    zero_segments = (prompt.view(6, tokens, 8, 8) == 0).all(-1)
+    if mode == "zero":
+        assert (zero_segments.all(-1).sum(-1) == 2).all()  # two whole tokens zeroed per layer
+    assert zero_segments.sum(dim=(1, 2)).tolist() == [8 + 8 * (tokens - 2)] * 6  # + half of the 16 kept segments
     model = load_run(run)
-    assert torch.equal(model.prompt_segments.keep, (prompt.view(6, 2, 8, 8) != 0).any(-1))
+    assert torch.equal(model.prompt_segments.keep, (prompt.view(6, tokens, 8, 8) != 0).any(-1))
 
 
 def test_study_method_options_table_is_parsed_per_method() -> None:

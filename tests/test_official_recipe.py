@@ -38,10 +38,16 @@ def test_default_builder_has_no_dropout():
 
 
 def test_study_dropout_is_ft_only():
-    assert [name for name, m in METHODS.items() if study_dropout("vit_base_patch16_224", m.trains_encoder)] == [
-        "ft",
-        "ft-then-pt",
+    """The plan builds the backbone with the study's dropout only for methods whose encoder trains in train mode."""
+    from vptstudy.plan import plan
+
+    with_dropout = [
+        name
+        for name in METHODS
+        if plan(RunConfig(task="toy/digits", method=name, model="test_vit", img_size=32)).backbone_dropout
     ]
+    assert with_dropout == ["ft", "ft-then-pt"]
+    assert plan(RunConfig(task="toy/digits", method="ft", model="test_vit", img_size=32)).backbone_dropout == 0.1
     assert study_dropout("swin_base_patch4_window7_224", True) == 0.0  # the study's Swin: drop_rate 0
 
 

@@ -367,6 +367,6 @@ def test_report_prints_one_row_per_task_when_the_terminal_is_narrow(tmp_path, ca
     wide = run_cli(["report", str(tmp_path)], capsys, monkeypatch)
     assert wide.code == 0 and "┃ method" in wide.out and "│ linear " in wide.out
     monkeypatch.setattr(out, "width", 48)  # the method-per-row table is 53 wide
-    narrow = run_cli(["report", str(tmp_path / "t"), "--out", str(tmp_path / "r")], capsys, monkeypatch)
+    narrow = run_cli(["report", str(tmp_path / "t"), "--out-dir", str(tmp_path / "r")], capsys, monkeypatch)
     assert narrow.code == 0 and "│ toy/digits " in narrow.out and "┃ linear " in narrow.out
     assert max(len(line) for line in narrow.out.splitlines() if "│" in line) <= 48

@@ -62,7 +62,7 @@ def test_tiny_pretraining_writes_loadable_weights_and_card(tmp_path):
     weights = tmp_path / toy.TOY_WEIGHTS.name
     assert (tmp_path / toy.TOY_CARD.name).is_file()
     assert [p["step"] for p in card["curve"]] == [2, 3]
-    assert card["data"]["images_seen"] == 24 and f"--out {tmp_path}" in card["command"]
+    assert card["data"]["images_seen"] == 24 and f"--out-dir {tmp_path}" in card["command"]
     loss, acc = evaluate_shipped(weights, 32, toy_tasks.UPSTREAM_EVAL_SEED)
     assert (loss, acc) == (card["upstream_accuracy"]["loss"], card["upstream_accuracy"]["top1"])
     model = create_backbone("toy-vit", num_classes=4, weights=str(weights))

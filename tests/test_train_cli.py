@@ -54,7 +54,8 @@ def test_cli_train_writes_run_directory(tmp_path, capsys, monkeypatch) -> None:
     assert [r["epoch"] for r in rows] == [1, 2] and METRIC_KEYS <= rows[0].keys()
     result = json.loads((run / "result.json").read_text())
     assert RESULT_KEYS <= result.keys() and result["status"] == "ok"
-    assert 0.0 <= result["final"]["test_acc"] <= 1.0
+    assert 0.0 <= result["final"]["val_acc"] <= 1.0
+    assert result["final"]["test_acc"] is None  # a tuning run is judged on val: it evaluates no test
     stored = load_file(str(run / "trainable.safetensors"))
     assert set(stored) == {"prompt", "vit.head.weight", "vit.head.bias"}
     assert result["trainable_params"] == sum(t.numel() for t in stored.values())

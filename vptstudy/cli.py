@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,6 +12,7 @@ import typer
 from typer.core import TyperCommand
 
 from vptstudy import validate
+from vptstudy.cli_help import HelpGroup
 from vptstudy.config import PAPER_MODEL, RunConfig
 from vptstudy.errors import RunFailed, UserError
 
@@ -17,8 +20,10 @@ app = typer.Typer(
     name="vptstudy",
     help="Visual prompt tuning or full fine-tuning? Run the ICLR 2024 study on timm ViTs.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
+    cls=HelpGroup,
+    rich_markup_mode=None,
 )
 STATE = {"debug": False}
 
@@ -77,6 +82,12 @@ class _TrainCommand(TyperCommand):
         super().format_help(ctx, formatter)
 
 
+NormalizeOpt = Annotated[
+    str, typer.Option("--normalize", metavar="NAME", help="imagenet (mean/std, the paper's) or backbone (timm cfg).")
+]
+LoggerOpt = Annotated[
+    str | None, typer.Option("--logger", metavar="NAME", help="Also stream each epoch to tensorboard or wandb.")
+]
 ExecutorOpt = Annotated[str, typer.Option("--executor", help="local (default) or slurm (submitit).")]
 GpusOpt = Annotated[str | None, typer.Option("--gpus", help="Local: GPU ids for one worker each, e.g. 0,1.")]
 WorkersPerGpuOpt = Annotated[int, typer.Option("--workers-per-gpu", help="Local: workers per listed GPU.")]
@@ -113,6 +124,15 @@ def _executor(
     )
 
 
+def _normalize_note(normalize: str, model: str) -> None:
+    """One line on stderr when the backbone was pretrained with another mean/std than the one in force."""
+    from vptstudy.normalize import mismatch_note
+
+    note = mismatch_note(normalize, model)
+    if note:
+        print(f"vptstudy: {note}", file=sys.stderr)
+
+
 DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Print the resolved plans, the run count and the images; run nothing.")
 ]
@@ -143,6 +163,10 @@ def _print_dry_run(items: list, title: str, as_json: bool) -> None:
         for line in dryrun.plan_lines(data):
             out.print(f"- {line}", highlight=False)
     out.print(dryrun.totals_line(data))
+    from vptstudy.normalize import describe
+
+    for normalize, model in sorted({(i.plan.cfg.normalize, i.plan.cfg.model) for i in items}):
+        out.print(f"inputs for {model}: {describe(normalize, model)}", highlight=False)
 
 
 def _run_study(study, spec, dry_run: bool = False, as_json: bool = False) -> None:
@@ -158,6 +182,7 @@ def _run_study(study, spec, dry_run: bool = False, as_json: bool = False) -> Non
     with make_progress() as progress:
         summaries = run_study(study, spec, SweepProgress(progress))
     out.print(summary_table(summaries, title=f"Study {study.name} ({study.kind})"))
+    _normalize_note(study.run.get("normalize", "imagenet"), study.run.get("model", PAPER_MODEL))
     failed = _study_failures(summaries)
     if failed:
         raise RunFailed(f"study {study.name}: {failed}")
@@ -178,11 +203,42 @@ def _study_failures(summaries: list[dict]) -> str:
     return "; ".join(parts)
 
 
+def _renamed(value: Any, old_value: Any, old: str, new: str) -> Any:
+    """The value of a renamed option; its old name still works, with a one-line note on stderr."""
+    if old_value is None:
+        return value
+    print(f"vptstudy: note: {old} is now {new} (--out-dir names a folder, --out one file)", file=sys.stderr)
+    return old_value
+
+
+def _old_name(name: str) -> Any:
+    """A hidden option that keeps an old flag name working (see :func:`_renamed`)."""
+    return typer.Option(name, hidden=True, help=f"Old name of {name}.")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from vptstudy import __version__
+
+        print(f"vptstudy {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    allow_symlinks: Annotated[
+        bool, typer.Option("--allow-symlinks", help="Follow symlinks that lead out of the data folder.")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     STATE["debug"] = debug
+    if allow_symlinks:  # an environment variable, so worker processes see it too
+        from vptstudy.data.paths import ALLOW_SYMLINKS_ENV
+
+        os.environ[ALLOW_SYMLINKS_ENV] = "1"
 
 
 WIDE_TASKS_TABLE = 130  # columns the tasks table needs to hold "how to get it" readably
@@ -193,6 +249,8 @@ def tasks(
     data_root: Annotated[
         Path | None, typer.Option(help="Data folder to look in (default: $VPTSTUDY_DATA or ./data).")
     ] = None,
+    model: Annotated[str, typer.Option(help="Backbone whose input normalisation to show.")] = PAPER_MODEL,
+    normalize: NormalizeOpt = "imagenet",
 ) -> None:
     """List the tasks: group, classes, task disparity, sources present on this machine and how to get the data."""
     from rich.table import Table
@@ -220,6 +278,9 @@ def tasks(
         out.print("[bold]preprocessing and how to get the data[/]")
         for row in rows:
             out.print(f"  [bold]{row['task']}[/] ({row['preprocess']}): {row['get_it']}")
+    from vptstudy.normalize import describe
+
+    out.print(f"inputs for {model}: {describe(normalize, model)}", highlight=False)
 
 
 @app.command(cls=_TrainCommand)
@@ -252,6 +313,9 @@ def train(
     split: Annotated[str, typer.Option(help="tune (train800 -> val200) or final (train800val200 -> test).")] = "tune",
     train_size: Annotated[int | None, typer.Option(help="Train size N (val N/4), data-size regime.")] = None,
     shots: Annotated[int | None, typer.Option(help="k images per class for train and val.")] = None,
+    shots_protocol: Annotated[
+        str, typer.Option(help="How --shots draws: draws (seeded, from the pool) or study (train800/val200).")
+    ] = "draws",
     split_seed: Annotated[int, typer.Option(help="Seed of the data split.")] = 0,
     test_subsample: Annotated[
         int | None, typer.Option(help="Test images per epoch for curves (default 1000; 0: all).")
@@ -271,9 +335,18 @@ def train(
     checkpoint_minutes: Annotated[
         float, typer.Option(help="Resumable checkpoint at an epoch's end once this many minutes passed (0: every).")
     ] = 5.0,
+    normalize: NormalizeOpt = "imagenet",
+    logger: LoggerOpt = None,
     out_dir: Annotated[Path, typer.Option(help="Root folder of run directories.")] = Path("runs"),
     study: Annotated[str, typer.Option(help="Study name (first run-directory level).")] = "adhoc",
-    search: Annotated[str | None, typer.Option(help="'grid': lr x wd on val, then final seeds.")] = None,
+    search: Annotated[
+        str | None,
+        typer.Option(help="'grid': lr x wd on val, then final seeds; 'halving': successive halving of that grid."),
+    ] = None,
+    rungs: Annotated[
+        str | None, typer.Option(help="Halving rungs / tuning val epochs, in epochs of 100 (default 10,30).")
+    ] = None,
+    eta: Annotated[int, typer.Option(help="Halving: the top 1/eta continue at each rung.")] = 3,
     lrs: Annotated[str | None, typer.Option(help="Search: base lrs, e.g. 1,0.5 (default: method's grid).")] = None,
     wds: Annotated[str | None, typer.Option(help="Search: weight decays (default: the paper's grid).")] = None,
     seeds: Annotated[str | None, typer.Option(help="Search: final seeds (default 42,44,82,100,800).")] = None,
@@ -310,6 +383,7 @@ def train(
         split=split,
         train_size=train_size,
         shots=shots,
+        shots_protocol=shots_protocol,
         split_seed=split_seed,
         test_subsample=test_subsample,
         backbone_dropout=backbone_dropout,
@@ -324,18 +398,23 @@ def train(
         out_dir=str(out_dir),
         study=study,
         method_options=_method_options(method_option),
+        logger=logger,
+        normalize=normalize,
+        rungs=_ints(rungs, "--rungs") or (),
     )
     validate.method_options(cfg.method, cfg.method_options)
     validate.gpus(_ints(gpus, "--gpus") or ())  # also without --search, where --gpus would be ignored
     _check_json(dry_run, as_json)
     if search is not None:
         from vptstudy.config import FINAL_SEEDS
-        from vptstudy.methods import get_method
+        from vptstudy.plan import search_grid
         from vptstudy.study import RUN_KEYS, Study
 
-        if search != "grid":
-            raise UserError(f"unknown search {search!r}", "--search", "use --search grid")
-        m = get_method(method)
+        if search not in ("grid", "halving"):
+            raise UserError(f"unknown search {search!r}", "--search", "use --search grid or --search halving")
+        if eta < 2:
+            raise UserError(f"invalid --eta {eta}", "--eta", "use 2 or more (3: the top third go on)")
+        default_lrs, default_wds = search_grid(method)
         run = {k: v for k, v in cfg.to_dict().items() if k in RUN_KEYS}
         run.update(split_seed=split_seed, method_options=cfg.method_options)
         plan = Study(
@@ -345,7 +424,9 @@ def train(
             methods=(method,),
             seeds=_ints(seeds, "--seeds") or FINAL_SEEDS,
             run=run,
-            grid={method: (_floats(lrs, "--lrs") or m.lr_grid, _floats(wds, "--wds") or m.wd_grid)},
+            grid={method: (_floats(lrs, "--lrs") or default_lrs, _floats(wds, "--wds") or default_wds)},
+            search_mode=search,
+            eta=eta,
         )
         _run_study(
             plan,
@@ -372,6 +453,7 @@ def train(
             "wait for it to finish, or stop that process (a lock whose process is gone is taken over)",
         )
     print_results([result], title="Run summary")
+    _normalize_note(cfg.normalize, cfg.model)  # after the work: an error stays the only line
 
 
 @app.command("pretrain-toy")
@@ -386,7 +468,8 @@ def pretrain_toy(
     seed: Annotated[int, typer.Option(help="Seed of the initialisation and the image stream.")] = 0,
     eval_images: Annotated[int, typer.Option(help="Held-out upstream images for the final accuracy.")] = 2000,
     threads: Annotated[int | None, typer.Option(help="CPU threads (default: torch's); 1 suits a busy CPU.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Output folder (default: the package's assets/).")] = None,
+    out_dir: Annotated[Path | None, typer.Option(help="Output folder (default: the package's assets/).")] = None,
+    old_out: Annotated[Path | None, _old_name("--out")] = None,
 ) -> None:
     """Pretrain the embedded toy ViT (--model toy-vit) on synthetic shapes; write its weights and JSON card."""
     from vptstudy.console import console, make_progress
@@ -394,6 +477,7 @@ def pretrain_toy(
     from vptstudy.pretrain import PretrainConfig
     from vptstudy.pretrain import pretrain_toy as run_pretraining
 
+    out_dir = _renamed(out_dir, old_out, "--out", "--out-dir")
     cfg = PretrainConfig(
         steps=steps,
         batch_size=batch_size,
@@ -403,7 +487,7 @@ def pretrain_toy(
         seed=seed,
         eval_images=eval_images,
         threads=threads,
-        out_dir=str(out or ASSETS),
+        out_dir=str(out_dir or ASSETS),
     )
     with make_progress() as progress:
         bar = progress.add_task("pretrain toy-vit", total=steps, info="")
@@ -426,7 +510,11 @@ def pretrain_toy(
 
 
 # -- vptstudy visualize --------------------------------------------------------------------------------------
-visualize = typer.Typer(help="Figures from finished runs: curves, datasize, attribution, tsne, umap, quadrant, ...")
+visualize = typer.Typer(
+    cls=HelpGroup,
+    rich_markup_mode=None,
+    help="Figures from finished runs: curves, datasize, attribution, tsne, umap, quadrant, ...",
+)
 app.add_typer(visualize, name="visualize", no_args_is_help=True)
 RunsArg = Annotated[list[Path], typer.Argument(help="Run directories, or folders holding them.")]
 FtRunArg = Annotated[Path, typer.Argument(metavar="FT_RUN", help="Finished run directory (FT, or any method).")]
@@ -656,7 +744,7 @@ def _sweep_study(
     tasks: list[str] | None,
     methods: list[str] | None,
     seeds: str | None,
-    search: bool,
+    search: bool | None,
     run: dict,
     section: dict,
 ):
@@ -680,7 +768,7 @@ def _sweep_study(
         "tasks": tasks,
         "methods": methods,
         "run": {k: v for k, v in run.items() if v is not None},
-        kind: {**section, "search": search},
+        kind: {**section, **({"search": search} if search is not None else {})},
     }
     if seeds is not None:
         data["seeds"] = list(_ints(seeds, "--seeds") or ())
@@ -694,11 +782,12 @@ SweepModelOpt = Annotated[str, typer.Option("--model", help="Backbone.")]
 SweepPretrainedOpt = Annotated[bool, typer.Option("--pretrained/--no-pretrained", help="Load pretrained weights.")]
 SweepEpochsOpt = Annotated[int, typer.Option("--epochs", help="Epochs per phase.")]
 SweepBatchOpt = Annotated[int | None, typer.Option("--batch-size", help="Batch size (default: the recipe's).")]
+HalvingOpt = Annotated[bool, typer.Option("--halving", help="Search by successive halving (rungs 10,30; eta 3).")]
 SweepImgSizeOpt = Annotated[int | None, typer.Option("--img-size", help="Input size.")]
 SweepDataRootOpt = Annotated[Path | None, typer.Option("--data-root", help="Data folder.")]
 SweepDownloadOpt = Annotated[bool, typer.Option("--download", help="Let torchvision download full datasets.")]
 SweepCacheDirOpt = Annotated[Path | None, typer.Option("--cache-dir", help="Folder of decoded-image caches.")]
-SweepOutDirOpt = Annotated[Path, typer.Option("--out-dir", help="Root of run directories.")]
+SweepOutDirOpt = Annotated[Path, typer.Option("--out-dir", help="Root folder of run directories.")]
 
 
 def _sweep_run(
@@ -711,9 +800,13 @@ def _sweep_run(
     download: bool,
     cache_dir: Path | None,
     out_dir: Path,
+    logger: str | None = None,
+    normalize: str = "imagenet",
+    halving: bool = False,
 ) -> dict:
     """The ``[run]`` table a sweep command's options stand for."""
     return {
+        "search": "halving" if halving else None,
         "model": model,
         "pretrained": pretrained,
         "epochs": epochs,
@@ -723,6 +816,8 @@ def _sweep_run(
         "out_dir": str(out_dir),
         "download": download,
         "cache_dir": str(cache_dir) if cache_dir else None,
+        "logger": logger,
+        "normalize": normalize,
     }
 
 
@@ -744,6 +839,9 @@ def sweep_datasize(
     download: SweepDownloadOpt = False,
     cache_dir: SweepCacheDirOpt = None,
     out_dir: SweepOutDirOpt = Path("runs"),
+    logger: LoggerOpt = None,
+    normalize: NormalizeOpt = "imagenet",
+    halving: HalvingOpt = False,
     name: Annotated[str, typer.Option("--name", help="Study name.")] = "datasize",
     executor: ExecutorOpt = "local",
     gpus: GpusOpt = None,
@@ -758,7 +856,20 @@ def sweep_datasize(
 ) -> None:
     """Data-size sweep (paper section 4.4): each train size at train:val = 4:1, per method and seed."""
     _check_json(dry_run, as_json)
-    run = _sweep_run(model, pretrained, epochs, batch_size, img_size, data_root, download, cache_dir, out_dir)
+    run = _sweep_run(
+        model,
+        pretrained,
+        epochs,
+        batch_size,
+        img_size,
+        data_root,
+        download,
+        cache_dir,
+        out_dir,
+        logger,
+        normalize,
+        halving,
+    )
     study = _sweep_study(
         "datasize",
         study_file,
@@ -784,9 +895,18 @@ def sweep_oneshot(
     task: TaskListOpt = None,
     method: MethodListOpt = None,
     shots: Annotated[int, typer.Option(help="Images per class for train and for val.")] = 1,
-    draws: Annotated[int, typer.Option(help="Seeded draws (each its own split seed).")] = 5,
+    draws: Annotated[
+        int | None, typer.Option(help="Seeded draws, each its own split seed (default 5; 1 for --protocol study).")
+    ] = None,
+    protocol: Annotated[
+        str,
+        typer.Option(help="draws: seeded draws from the pool; study: the study code's train800/val200 draw."),
+    ] = "draws",
     seeds: Annotated[str | None, typer.Option(help="Training seeds per draw (default 42,44,82,100,800).")] = None,
-    search: Annotated[bool, typer.Option("--search/--fixed", help="lr x wd search per draw, or fixed.")] = False,
+    search: Annotated[
+        bool | None,
+        typer.Option("--search/--fixed", help="lr x wd search per draw, or fixed (default: search for study)."),
+    ] = None,
     model: SweepModelOpt = PAPER_MODEL,
     pretrained: SweepPretrainedOpt = True,
     epochs: SweepEpochsOpt = 100,
@@ -796,6 +916,9 @@ def sweep_oneshot(
     download: SweepDownloadOpt = False,
     cache_dir: SweepCacheDirOpt = None,
     out_dir: SweepOutDirOpt = Path("runs"),
+    logger: LoggerOpt = None,
+    normalize: NormalizeOpt = "imagenet",
+    halving: HalvingOpt = False,
     name: Annotated[str, typer.Option("--name", help="Study name.")] = "oneshot",
     executor: ExecutorOpt = "local",
     gpus: GpusOpt = None,
@@ -810,10 +933,22 @@ def sweep_oneshot(
 ) -> None:
     """One-shot sweep (paper Tables 3-4): k images per class for train and val, several seeded draws."""
     _check_json(dry_run, as_json)
-    run = _sweep_run(model, pretrained, epochs, batch_size, img_size, data_root, download, cache_dir, out_dir)
-    study = _sweep_study(
-        "oneshot", study_file, name, task, method, seeds, search, run, {"shots": shots, "draws": draws}
+    run = _sweep_run(
+        model,
+        pretrained,
+        epochs,
+        batch_size,
+        img_size,
+        data_root,
+        download,
+        cache_dir,
+        out_dir,
+        logger,
+        normalize,
+        halving,
     )
+    section = {"shots": shots, "protocol": protocol, **({"draws": draws} if draws is not None else {})}
+    study = _sweep_study("oneshot", study_file, name, task, method, seeds, search, run, section)
     _run_study(
         study,
         _executor(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism),
@@ -825,7 +960,8 @@ def sweep_oneshot(
 @app.command("run")
 def run_cmd(
     study_file: Annotated[Path, typer.Argument(help="Study TOML file, e.g. studies/vtab1k.toml.")],
-    out_dir: Annotated[Path | None, typer.Option(help="Override the study's out_dir.")] = None,
+    out_dir: Annotated[Path | None, typer.Option(help="Root folder of run directories (default: the study's).")] = None,
+    logger: LoggerOpt = None,
     executor: ExecutorOpt = "local",
     gpus: GpusOpt = None,
     workers_per_gpu: WorkersPerGpuOpt = 1,
@@ -846,6 +982,8 @@ def run_cmd(
     study = load_study(study_file)
     if out_dir is not None:
         study = dataclasses.replace(study, run={**study.run, "out_dir": str(out_dir)})
+    if logger is not None:
+        study = dataclasses.replace(study, run={**study.run, "logger": logger})
     _run_study(
         study,
         _executor(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism),
@@ -869,14 +1007,15 @@ def _grid_table(title: str, header: list[str], rows: list[list[str]]):
 @app.command()
 def report(
     runs_dir: Annotated[Path, typer.Argument(help="Folder of run directories (a study or the whole out dir).")],
-    out: Annotated[Path | None, typer.Option(help="Where report.md/report.csv go (default: RUNS_DIR).")] = None,
+    out_dir: Annotated[Path | None, typer.Option(help="Folder for report.md/.csv (default: RUNS_DIR).")] = None,
     paper: Annotated[
         bool, typer.Option("--paper", help="Also compare with the paper's Tables 1-6 (writes paper.md, paper.csv).")
     ] = False,
+    old_out: Annotated[Path | None, _old_name("--out")] = None,
 ) -> None:
     """Paper-style tables: mean ± std test accuracy, group means, wins against FT; markdown + CSV."""
 
-    from vptstudy.analysis.tables import collect, table_rows, write_report
+    from vptstudy.analysis.tables import collect, stopped_note, table_rows, write_report
     from vptstudy.console import out as stdout
 
     if not runs_dir.is_dir():
@@ -896,17 +1035,18 @@ def report(
     for failed in rep.failed:
         stdout.print(f"[red]failed:[/] {failed.get('run_dir')}: {failed.get('reason')}")
     for run in rep.incomplete:
-        stdout.print(f"[yellow]incomplete:[/] {run}")
+        stdout.print(f"[yellow]incomplete:[/] {run}{stopped_note(run)}")
     for run in rep.orphans:
         stdout.print(f"[yellow]orphan (not the recorded choice, not averaged):[/] {run}", soft_wrap=True)
     for line in rep.corrupt:
         stdout.print(line, soft_wrap=True, markup=False, highlight=False)
     if rep.corrupt:
         stdout.print(f"excluded {rep.corrupt_runs} corrupt run(s) from every mean ({len(rep.corrupt)} damaged files)")
-    md, csv_path = write_report(rep, out or runs_dir)
+    out_dir = _renamed(out_dir, old_out, "--out", "--out-dir") or runs_dir
+    md, csv_path = write_report(rep, out_dir)
     stdout.print(f"wrote {md} and {csv_path}")
     if paper:
-        _report_paper(rep, out or runs_dir)
+        _report_paper(rep, out_dir)
 
 
 def _report_paper(rep, out_dir: Path) -> None:
@@ -1083,7 +1223,8 @@ def bench(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     precision: Annotated[str, typer.Option(help="auto (bf16 on CUDA), fp32 or bf16.")] = "auto",
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the training model.")] = False,
-    json_path: Annotated[Path | None, typer.Option("--json", help="Also write the figures to this JSON file.")] = None,
+    json_path: Annotated[Path | None, typer.Option("--out", help="Also write the figures to this JSON file.")] = None,
+    old_json: Annotated[Path | None, _old_name("--json")] = None,
 ) -> None:
     """Training speed: bare forward+backward+step vs a real epoch with evaluation; overhead, memory, MFU."""
     from vptstudy.bench import BenchConfig
@@ -1124,6 +1265,7 @@ def bench(
         elif event == "real":
             console.print(f"[dim]real epochs: {info['method']} ({info['epochs']})[/]")
 
+    json_path = _renamed(json_path, old_json, "--json", "--out")
     rows = run_bench(cfg, log)
     stdout.print(_bench_table(rows))
     if json_path is not None:
@@ -1132,8 +1274,27 @@ def bench(
 
 
 @app.command()
+def export(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories, or folders holding them.")],
+    to: Annotated[str, typer.Option("--to", metavar="NAME", help="tensorboard or wandb.")] = "tensorboard",
+    out_dir: Annotated[Path, typer.Option("--out-dir", help="Folder of the tracker's files.")] = Path("tb-export"),
+) -> None:
+    """Replay finished runs (config.json + metrics.jsonl) into TensorBoard event files or W&B runs."""
+    from vptstudy.console import out as stdout
+    from vptstudy.figures.select import find_runs
+    from vptstudy.loggers import check_logger, export_runs
+
+    check_logger(to, "--to")
+    written = export_runs([r.path for r in find_runs(runs, complete=True)], to, out_dir)
+    stdout.print(f"exported {len(written)} run(s) to {to} under {out_dir}", soft_wrap=True)
+    if to == "tensorboard":
+        stdout.print(f"view them with: tensorboard --logdir {out_dir}", soft_wrap=True)
+
+
+@app.command()
 def demo(
-    out: Annotated[Path, typer.Option(help="Output folder: runs, report.md and figures/.")] = Path("demo-out"),
+    out_dir: Annotated[Path, typer.Option(help="Output folder: runs, report.md and figures/.")] = Path("demo-out"),
+    old_out: Annotated[Path | None, _old_name("--out")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="A smoke test: two tasks, one seed, two epochs.")] = False,
     publish: Annotated[Path | None, typer.Option(help="Also copy the figures (PNG) into this folder.")] = None,
 ) -> None:
@@ -1144,7 +1305,9 @@ def demo(
     from vptstudy.demo import run_demo
 
     with make_progress() as progress:
-        outputs = run_demo(out, quick=quick, callback=SweepProgress(progress))
+        outputs = run_demo(
+            _renamed(out_dir, old_out, "--out", "--out-dir"), quick=quick, callback=SweepProgress(progress)
+        )
     if publish is not None:
         publish.mkdir(parents=True, exist_ok=True)
         for figure in outputs.figures:
@@ -1153,6 +1316,10 @@ def demo(
     console.print(f"[bold green]demo finished[/] in {outputs.seconds / 60:.1f} min")
     console.print(f"report: {outputs.report}")
     console.print(f"figures: {', '.join(str(f) for f in outputs.figures)}")
+
+
+# errors of a path that cannot be written: read-only mount or folder, full disk or quota, a path under a file
+UNWRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR, errno.EEXIST}
 
 
 def main() -> None:
@@ -1188,6 +1355,18 @@ def _main() -> None:
         sys.exit(1)
     except KeyboardInterrupt:  # raised outside Typer's own handler (which returns 130, below)
         code = 130
+    except OSError as exc:
+        if STATE["debug"] or exc.errno not in UNWRITABLE:
+            raise
+        verb = "cannot write" if exc.errno in {errno.EROFS, errno.ENOSPC, errno.EDQUOT} else "cannot access"
+        where = f" {str(exc.filename)!r}" if exc.filename else ""
+        cause = f"{exc.strerror or type(exc).__name__} [{errno.errorcode.get(exc.errno or 0, '?')}]"
+        print(
+            f"vptstudy: error: {verb}{where}: {cause}: use a writable --out-dir with free space "
+            "(not a path under a file or on a read-only mount)",
+            file=sys.stderr,
+        )
+        sys.exit(2)
     except (typer.Exit, typer.Abort) as exc:
         sys.exit(getattr(exc, "exit_code", 1))
     except Exception as exc:  # usage errors (unknown option, missing argument) carry their own message and exit code

@@ -13,9 +13,12 @@ PAPER_MODEL = "vit_base_patch16_224.orig_in21k"
 FINAL_SEEDS = (42, 44, 82, 100, 800)
 SPLITS = ("tune", "final")
 PRECISIONS = ("auto", "fp32", "bf16")
+LOGGERS = ("tensorboard", "wandb")  # vptstudy.loggers
+NORMALIZE = ("imagenet", "backbone")  # vptstudy.normalize: ImageNet mean/std, or the backbone's timm cfg
 
 HEAD_INITS = ("official", "timm")
 LAYOUT = 2  # run-folder layout: 1 hashed the raw config, 2 hashes the resolved plan (vptstudy.plan)
+SHOTS_PROTOCOLS = ("draws", "study")
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,9 @@ class RunConfig:
     evaluates the whole test set every epoch. A resumable checkpoint is written at the end of an epoch when
     ``checkpoint_every`` epochs and ``checkpoint_minutes`` minutes have passed since the last one (or the start):
     a ViT-B/16 FT checkpoint (weights + AdamW state) is about 1 GB, more than a GPU epoch of VTAB-1k takes.
+    ``shots_protocol`` says how ``shots`` images per class are drawn: ``draws`` (a seeded draw from the pool per
+    ``split_seed``) or ``study`` (the study's code: from VTAB-1k's train800 for train and val200 for val, and a
+    fresh ``2 * shots`` per class from train800val200 for the final runs; see ``data.splits.study_kshot``).
     """
 
     task: str
@@ -46,6 +52,7 @@ class RunConfig:
     split: str = "tune"
     train_size: int | None = None
     shots: int | None = None
+    shots_protocol: str = "draws"
     split_seed: int = 0
     test_subsample: int | None = None
     data_root: str | None = None
@@ -62,6 +69,10 @@ class RunConfig:
     backbone_dropout: float | None = None
     head_init: str | None = None
     method_options: tuple[tuple[str, Any], ...] = field(default=())
+    rungs: tuple[int, ...] = ()  # tuning runs evaluate val here (epochs of 100; empty: vptstudy.rungs defaults)
+    stop_epoch: int | None = None  # successive halving: pause at this global epoch (not part of the run's identity)
+    logger: str | None = None  # experiment tracker fed each epoch: tensorboard or wandb (vptstudy.loggers)
+    normalize: str = "imagenet"  # input mean/std: imagenet (the paper's) or backbone (timm cfg; vptstudy.normalize)
 
     def __post_init__(self) -> None:
         validate_run_config(self)
@@ -90,6 +101,7 @@ class RunConfig:
             raise UserError(f"unknown run config keys {unknown}", "config", f"allowed keys: {sorted(known)}")
         data = dict(data)
         data["method_options"] = tuple(sorted(dict(data.get("method_options") or {}).items()))
+        data["rungs"] = tuple(data.get("rungs") or ())
         return cls(**data)
 
 
@@ -108,6 +120,7 @@ def validate_run_config(cfg: RunConfig) -> None:
         validate.finite(number, option)
     validate.seed(cfg.seed, "--seed")
     validate.seed(cfg.split_seed, "--split-seed")
+    validate.folder_name(cfg.study, "--study")  # the first run-directory level: must not climb out of --out-dir
     if cfg.epochs < 1:
         raise bad("--epochs", cfg.epochs, "use at least 1 epoch")
     if cfg.warmup_epochs is not None and not 0 <= cfg.warmup_epochs < cfg.epochs:
@@ -132,13 +145,25 @@ def validate_run_config(cfg: RunConfig) -> None:
         raise bad("--train-size", cfg.train_size, "use a positive number of training images")
     if cfg.shots is not None and cfg.shots < 1:
         raise bad("--shots", cfg.shots, "use at least 1 image per class")
+    if cfg.shots_protocol not in SHOTS_PROTOCOLS:
+        raise bad("--shots-protocol", cfg.shots_protocol, f"use one of {', '.join(SHOTS_PROTOCOLS)}")
+    if cfg.shots_protocol == "study" and cfg.shots is None:
+        raise bad("--shots-protocol", cfg.shots_protocol, "the study's k-shot protocol needs --shots (e.g. 1)")
     if cfg.checkpoint_every < 0:
         raise bad("--checkpoint-every", cfg.checkpoint_every, "use 0 (never) or a number of epochs")
     if not cfg.checkpoint_minutes >= 0:
         raise bad("--checkpoint-minutes", cfg.checkpoint_minutes, "use 0 (every epoch) or a number of minutes")
+    if cfg.normalize not in NORMALIZE:
+        raise bad("--normalize", cfg.normalize, f"use one of {', '.join(NORMALIZE)}")
+    if cfg.logger is not None and cfg.logger not in LOGGERS:
+        raise bad("--logger", cfg.logger, f"use one of {', '.join(LOGGERS)}")
     if cfg.test_subsample is not None and cfg.test_subsample < 0:
         raise bad("--test-subsample", cfg.test_subsample, "use a positive count, or 0 for the whole test set")
     if cfg.backbone_dropout is not None and not 0 <= cfg.backbone_dropout < 1:
         raise bad("--backbone-dropout", cfg.backbone_dropout, "use a probability in [0, 1)")
+    if any(not isinstance(r, int) or r < 1 for r in cfg.rungs):
+        raise bad("--rungs", list(cfg.rungs), "use positive epochs of the 100-epoch schedule, e.g. 10,30")
+    if cfg.stop_epoch is not None and cfg.stop_epoch < 1:
+        raise bad("stop_epoch", cfg.stop_epoch, "use a positive epoch")
     if cfg.head_init is not None and cfg.head_init not in HEAD_INITS:
         raise bad("--head-init", cfg.head_init, f"use one of {', '.join(HEAD_INITS)}")

@@ -56,6 +56,7 @@ def demo_studies(out_dir: Path, quick: bool, studies_dir: Path = STUDIES_DIR) ->
                 "run the demo from a vptstudy checkout (the studies/ folder sits beside vptstudy/)",
             )
     main, sizes = (load_study(f) for f in files)
+    main = dataclasses.replace(main, grid=grid_by_optimizer(main))
     runs_dir = str(out_dir / "runs")
     main = dataclasses.replace(main, run={**main.run, "out_dir": runs_dir})
     sizes = dataclasses.replace(sizes, run={**sizes.run, "out_dir": runs_dir})
@@ -71,6 +72,22 @@ def demo_studies(out_dir: Path, quick: bool, studies_dir: Path = STUDIES_DIR) ->
         run={**main.run, "epochs": 2, "warmup_epochs": 0, "train_size": 40, "test_subsample": 100},
     )
     return [main]
+
+
+def grid_by_optimizer(study: Study) -> dict[str, tuple[tuple[float, ...], tuple[float, ...]]]:
+    """The study's grids, plus one for each method without its own: the grid of the first method that searches
+    with the same optimizer (e.g. Mixed takes FT's grid while it trains with AdamW, VPT-deep's once it is SGD)."""
+    from vptstudy.methods import get_method
+
+    grid = dict(study.grid)
+    for method in study.methods:
+        if method in grid:
+            continue
+        optimizer = get_method(method).optimizer
+        same = [m for m in study.methods if m in study.grid and get_method(m).optimizer == optimizer]
+        if same:
+            grid[method] = study.grid[same[0]]
+    return grid
 
 
 def seed_accuracies(summaries: list[dict[str, Any]]) -> SeedAccuracies:

@@ -56,7 +56,13 @@ def _pid_alive(pid: int) -> bool:
 def owner() -> dict[str, Any]:
     """Who is running: pid, host, boot id, process start time and wall time (lock and attempts.jsonl)."""
     pid = os.getpid()
-    return {"pid": pid, "host": socket.gethostname(), "boot": _boot_id(), "start": _start_time(pid), "time": time.time()}
+    return {
+        "pid": pid,
+        "host": socket.gethostname(),
+        "boot": _boot_id(),
+        "start": _start_time(pid),
+        "time": time.time(),
+    }
 
 
 def is_stale(lock: Path) -> bool:

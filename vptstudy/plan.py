@@ -79,6 +79,22 @@ def default_prompt_length(task: str) -> int:
     return study_length(task) or PROMPT_LENGTH_FALLBACK
 
 
+def search_grid(method: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The (lr, wd) grid a sweep searches for ``method`` when a study sets none (its registry entry's)."""
+    from vptstudy.methods import get_method
+
+    m = get_method(method)
+    return tuple(m.lr_grid), tuple(m.wd_grid)
+
+
+def fixed_hparams(method: str) -> tuple[float, float]:
+    """The (lr, wd) a fixed (unsearched) sweep unit trains ``method`` with when a study sets none."""
+    from vptstudy.methods import get_method
+
+    m = get_method(method)
+    return m.default_lr, m.default_wd
+
+
 @dataclass(frozen=True)
 class PhasePlan:
     """One phase, resolved: optimizer, lrs, weight decay, schedule, batch and backbone dropout."""
@@ -240,9 +256,11 @@ def _fmt(value: float) -> str:
 
 
 def split_name(cfg: RunConfig) -> str:
-    """The split component: ``tune`` / ``final``, prefixed by the data regime for sweeps (``n400-``, ``k1s3-``)."""
+    """The split component: ``tune`` / ``final``, prefixed by the data regime for sweeps (``n400-``, ``k1s3-``,
+    ``k1study-s0-`` for the study's one-shot protocol)."""
     if cfg.shots is not None:
-        return f"k{cfg.shots}s{cfg.split_seed}-{cfg.split}"
+        study = "study-" if cfg.shots_protocol == "study" else ""  # the study code's train800/val200 draw
+        return f"k{cfg.shots}{study}s{cfg.split_seed}-{cfg.split}"
     if cfg.train_size is not None:
         return f"n{cfg.train_size}s{cfg.split_seed}-{cfg.split}"
     return cfg.split if cfg.split_seed == 0 else f"s{cfg.split_seed}-{cfg.split}"
@@ -281,6 +299,8 @@ def plan(cfg: RunConfig) -> RunPlan:
             "split": cfg.split,
             "train_size": cfg.train_size,
             "shots": cfg.shots,
+            # only when not the default, so that draws-mode run folders keep their names
+            **({"shots_protocol": cfg.shots_protocol} if cfg.shots_protocol != "draws" else {}),
             "split_seed": cfg.split_seed,
             "test_subsample": test_subsample,
             "precision": cfg.precision,
@@ -289,6 +309,7 @@ def plan(cfg: RunConfig) -> RunPlan:
             "head_init": head_init,
             "method_options": dict(options),
             "data": [data.root, data.fingerprint],
+            **({} if cfg.normalize == "imagenet" else {"normalize": cfg.normalize}),  # default: hash unchanged
         }
     )
     parts = [f"lr{_fmt(searched.base_lr)}", f"wd{_fmt(searched.weight_decay)}"]

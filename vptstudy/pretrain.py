@@ -61,7 +61,7 @@ class PretrainConfig:
 
     def command(self) -> str:
         default_out = str(toy.ASSETS)
-        out = "" if self.out_dir == default_out else f" --out {self.out_dir}"
+        out = "" if self.out_dir == default_out else f" --out-dir {self.out_dir}"
         threads = "" if self.threads is None else f" --threads {self.threads}"
         return (
             f"vptstudy pretrain-toy --steps {self.steps} --batch-size {self.batch_size} --lr {self.lr:g} "

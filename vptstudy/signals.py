@@ -16,7 +16,9 @@ from typing import Any
 
 from vptstudy import locks
 
-RESUME_HINT = "finished runs are kept and an unfinished run resumes from its last checkpoint: run the same command again"
+RESUME_HINT = (
+    "finished runs are kept and an unfinished run resumes from its last checkpoint: run the same command again"
+)
 
 
 class Interrupted(BaseException):

@@ -28,9 +28,10 @@ A study is plain data::
     search = true
 
     [oneshot]                    # kind = "oneshot"
+    protocol = "study"           # study: train800/val200 draws as the study's code (search default true); draws
     shots = 1
-    draws = 5
-    search = false
+    draws = 1                    # split seeds 0..draws-1 (default 1 for study, 5 for draws)
+    search = true
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ from pathlib import Path
 from typing import Any
 
 from vptstudy import validate
-from vptstudy.config import FINAL_SEEDS, RunConfig
+from vptstudy.config import FINAL_SEEDS, SHOTS_PROTOCOLS, RunConfig
 from vptstudy.errors import UserError
+from vptstudy.plan import fixed_hparams, search_grid
 
 KINDS = ("search", "datasize", "oneshot")
 TOP_KEYS = {
@@ -64,7 +66,7 @@ TOP_KEYS = {
     "description",
 }
 DATASIZE_KEYS = {"sizes", "split_seeds", "search"}
-ONESHOT_KEYS = {"shots", "draws", "search"}
+ONESHOT_KEYS = {"shots", "draws", "search", "protocol"}
 GRID_KEYS = {"lr", "wd"}
 RUN_KEYS = {f.name for f in dataclasses.fields(RunConfig)} - {
     "task",
@@ -75,8 +77,11 @@ RUN_KEYS = {f.name for f in dataclasses.fields(RunConfig)} - {
     "weight_decay",
     "split",
     "split_seed",
+    "stop_epoch",
 }
-REGIME_KEYS = {"train_size", "shots"}  # allowed in [run] of a search study; datasize/oneshot studies set them
+SEARCH_KEYS = {"search", "eta"}  # [run] keys of the study, not of its runs: search = "grid" | "halving"
+# Allowed in [run] of a search study; datasize/oneshot studies set them.
+REGIME_KEYS = {"train_size", "shots", "shots_protocol"}
 PAPER_SIZES = (400, 800, 1000, 1200, 5000, 10000, 20000)
 
 
@@ -98,6 +103,9 @@ class Study:
     split_seeds: tuple[int, ...] = (0,)
     shots: int = 1
     draws: int = 5
+    search_mode: str = "grid"
+    eta: int = 3
+    shots_protocol: str = "draws"
 
     def run_for(self, method: str) -> dict[str, Any]:
         """The ``[run]`` fields of one method's runs: ``[method_options.<method>]`` over ``run.method_options``."""
@@ -257,9 +265,15 @@ def parse_study(data: dict[str, Any], source: str = "study") -> Study:
     tasks = _names(data["tasks"], "tasks", TASKS, source, "run `vptstudy tasks` for the names")
     methods = _names(data["methods"], "methods", METHODS, source, f"use some of {', '.join(METHODS)}")
     seeds = _seeds(data.get("seeds", list(FINAL_SEEDS)), "seeds", source)
-    run = _table(data, "run", source, "[run] followed by key = value lines")
-    _check_keys(run, RUN_KEYS, "run.", source)
-    run = {key: _check_run_value(key, value, source) for key, value in run.items()}
+    run = dict(_table(data, "run", source, "[run] followed by key = value lines"))
+    _check_keys(run, RUN_KEYS | SEARCH_KEYS, "run.", source)
+    search_mode = run.pop("search", "grid")
+    if search_mode not in ("grid", "halving"):
+        raise _err(f"unknown run.search {search_mode!r}", "run.search", 'use "grid" or "halving"', source)
+    eta = _number(run.pop("eta", 3), "run.eta", source, integer=True, low=2)
+    if "rungs" in run:
+        run["rungs"] = _numbers(run["rungs"], "run.rungs", source, True, low=1)
+    run = {key: value if key == "rungs" else _check_run_value(key, value, source) for key, value in run.items()}
     if data["kind"] != "search" and REGIME_KEYS & set(run):
         key = sorted(REGIME_KEYS & set(run))[0]
         raise _err(
@@ -274,9 +288,9 @@ def parse_study(data: dict[str, Any], source: str = "study") -> Study:
             raise _err(f"unknown method {method!r}", f"grid.{method}", f"use one of {', '.join(METHODS)}", source)
         table = _table({f"grid.{method}": table}, f"grid.{method}", source, f"[grid.{method}] then lr = [1.0]")
         _check_keys(table, GRID_KEYS, f"grid.{method}.", source)
-        default = METHODS[method]
-        lrs = _numbers(table.get("lr", list(default.lr_grid)), f"grid.{method}.lr", source)
-        wds = _numbers(table.get("wd", list(default.wd_grid)), f"grid.{method}.wd", source)
+        default_lrs, default_wds = search_grid(method)
+        lrs = _numbers(table.get("lr", list(default_lrs)), f"grid.{method}.lr", source)
+        wds = _numbers(table.get("wd", list(default_wds)), f"grid.{method}.wd", source)
         _lr_wd({"lr": list(lrs), "wd": list(wds)}, f"grid.{method}", source)
         grid[method] = (lrs, wds)
     fixed: dict[str, tuple[float, float]] = {}
@@ -285,9 +299,9 @@ def parse_study(data: dict[str, Any], source: str = "study") -> Study:
             raise _err(f"unknown method {method!r}", f"fixed.{method}", f"use one of {', '.join(METHODS)}", source)
         table = _table({f"fixed.{method}": table}, f"fixed.{method}", source, f"[fixed.{method}] then lr = 0.001")
         _check_keys(table, GRID_KEYS, f"fixed.{method}.", source)
-        default = METHODS[method]
-        lr = _number(table.get("lr", default.default_lr), f"fixed.{method}.lr", source)
-        wd = _number(table.get("wd", default.default_wd), f"fixed.{method}.wd", source)
+        default_lr, default_wd = fixed_hparams(method)
+        lr = _number(table.get("lr", default_lr), f"fixed.{method}.lr", source)
+        wd = _number(table.get("wd", default_wd), f"fixed.{method}.wd", source)
         _lr_wd({"lr": lr, "wd": wd}, f"fixed.{method}", source)
         fixed[method] = (lr, wd)
     method_options: dict[str, tuple[tuple[str, Any], ...]] = {}
@@ -309,8 +323,18 @@ def parse_study(data: dict[str, Any], source: str = "study") -> Study:
         table = _table(data, "oneshot", source, "[oneshot] then shots = 1")
         _check_keys(table, ONESHOT_KEYS, "oneshot.", source)
         extra["shots"] = _number(table.get("shots", 1), "oneshot.shots", source, integer=True, low=1)
-        extra["draws"] = _number(table.get("draws", 5), "oneshot.draws", source, integer=True, low=1)
-        extra["search"] = _bool(table.get("search", False), "oneshot.search", source)
+        protocol = table.get("protocol", "draws")
+        if protocol not in SHOTS_PROTOCOLS:
+            raise _err(
+                f"unknown one-shot protocol {protocol!r}",
+                "oneshot.protocol",
+                "use study (the study's code: one fixed draw from train800/val200, searched) or draws",
+                source,
+            )
+        extra["shots_protocol"] = protocol
+        default_draws = 1 if protocol == "study" else 5  # the study draws once, with a fixed seed
+        extra["draws"] = _number(table.get("draws", default_draws), "oneshot.draws", source, integer=True, low=1)
+        extra["search"] = _bool(table.get("search", protocol == "study"), "oneshot.search", source)
     study = Study(
         name=data["name"],
         kind=kind,
@@ -321,6 +345,8 @@ def parse_study(data: dict[str, Any], source: str = "study") -> Study:
         grid=grid,
         fixed=fixed,
         method_options=method_options,
+        search_mode=search_mode,
+        eta=eta,
         **extra,
     )
     _check_runs(study, source)

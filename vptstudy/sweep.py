@@ -22,8 +22,10 @@ from typing import Any
 from vptstudy import damaged, locks, runs
 from vptstudy.config import RunConfig
 from vptstudy.executors import ExecutorSpec, collect, execute, run_one
+from vptstudy.halving import stopped_result, successive_halving
 from vptstudy.methods import get_method
-from vptstudy.plan import plan
+from vptstudy.plan import fixed_hparams, plan, search_grid
+from vptstudy.rungs import DEFAULT_ETA
 from vptstudy.study import Study
 
 Callback = Callable[[str, dict[str, Any]], None]
@@ -39,11 +41,14 @@ class Unit:
     fixed: tuple[float, float]
     search: bool
     seeds: tuple[int, ...]
+    mode: str = "grid"  # how a searched unit searches: "grid" or "halving" (vptstudy.halving)
+    eta: int = DEFAULT_ETA
 
     @property
     def label(self) -> str:
         b = self.base
-        regime = f"{b.shots}-shot draw {b.split_seed}" if b.shots else (f"n={b.train_size}" if b.train_size else "")
+        shots = f"{b.shots}-shot {'study split' if b.shots_protocol == 'study' else 'draw'} {b.split_seed}"
+        regime = shots if b.shots else (f"n={b.train_size}" if b.train_size else "")
         return " ".join(x for x in (b.task, b.method, regime) if x)
 
 
@@ -51,7 +56,9 @@ def _regimes(study: Study) -> list[dict[str, Any]]:
     if study.kind == "datasize":
         return [{"train_size": n, "split_seed": s} for n in study.sizes for s in study.split_seeds]
     if study.kind == "oneshot":
-        return [{"shots": study.shots, "split_seed": d} for d in range(study.draws)]
+        return [
+            {"shots": study.shots, "split_seed": d, "shots_protocol": study.shots_protocol} for d in range(study.draws)
+        ]
     return [{}]
 
 
@@ -60,9 +67,8 @@ def expand(study: Study) -> list[Unit]:
     units = []
     for task in study.tasks:
         for method_name in study.methods:
-            method = get_method(method_name)
-            lrs, wds = study.grid.get(method_name, (method.lr_grid, method.wd_grid))
-            fixed = study.fixed.get(method_name, (method.default_lr, method.default_wd))
+            lrs, wds = study.grid.get(method_name) or search_grid(method_name)
+            fixed = study.fixed.get(method_name) or fixed_hparams(method_name)
             search = study.search if study.kind != "search" else True
             for regime in _regimes(study):
                 base = RunConfig(
@@ -72,7 +78,8 @@ def expand(study: Study) -> list[Unit]:
                     seed=study.seeds[0],
                     **{**study.run_for(method_name), **regime},
                 )
-                units.append(Unit(base, tuple(lrs), tuple(wds), fixed, search, study.seeds))
+                mode = (study.search_mode, study.eta)
+                units.append(Unit(base, tuple(lrs), tuple(wds), fixed, search, study.seeds, *mode))
     return units
 
 
@@ -180,7 +187,9 @@ def finish_all(configs: list[RunConfig], results: list[dict[str, Any]], callback
     return [_finish(cfg, res, callback) for cfg, res in zip(configs, results, strict=True)]
 
 
-def record_choice(unit: Unit, best: tuple[float, float] | None, table: list[dict[str, Any]]) -> None:
+def record_choice(
+    unit: Unit, best: tuple[float, float] | None, table: list[dict[str, Any]], extra: dict[str, Any] | None = None
+) -> None:
     """Write the unit's ``search.json`` under a lock, unless it already holds this very record."""
     path = search_file(unit)
     record = {
@@ -191,15 +200,21 @@ def record_choice(unit: Unit, best: tuple[float, float] | None, table: list[dict
         "method_options": dict(unit.base.method_options),
         "chosen": None if best is None else {"lr": best[0], "wd": best[1]},
         "candidates": table,
+        **(extra or {}),
     }
+    if _holds(path, record):
+        return  # nothing to write, so nothing to lock: a finished study reruns from a read-only folder
     with locks.held(path.with_name(path.name + ".lock")):
-        try:
-            same = path.read_bytes() == runs.json_bytes(record)
-        except OSError:
-            same = False
-        if not same:
+        if not _holds(path, record):
             _set_aside_if_damaged(path)
             runs.atomic_write_json(path, record)
+
+
+def _holds(path: Path, record: dict[str, Any]) -> bool:
+    try:
+        return path.read_bytes() == runs.json_bytes(record)
+    except OSError:
+        return False
 
 
 def _decide(
@@ -217,23 +232,41 @@ def _decide(
     for (after this driver has run every candidate it could claim), never left out.
     """
     searched = [i for i in which if units[i].search]
-    tune_configs = [c for i in searched for c in candidates(units[i])]
+    halved = [i for i in searched if units[i].mode == "halving"]
+    outcomes = {}
+    if halved:  # the rungs: every candidate trains to each rung it reaches, the top 1/eta go on
+        callback("stage", {"name": f"{stage}: halving rungs", "runs": 0, "units": len(halved)})
+
+        def train(configs: list[RunConfig]) -> list[dict[str, Any]]:
+            return finish_all(configs, execute(configs, spec, callback), callback)
+
+        groups = [candidates(units[i]) for i in halved]
+        outcomes = dict(zip(halved, successive_halving(groups, units[halved[0]].eta, train), strict=True))
+    tune_configs = [c for i in searched for c in (outcomes[i].survivors if i in outcomes else candidates(units[i]))]
     callback("stage", {"name": stage, "runs": len(tune_configs), "units": len(searched)})
     tune_results = finish_all(tune_configs, execute(tune_configs, spec, callback), callback)
-    offset = 0
+    by_dir = {plan(c).run_dir: r for c, r in zip(tune_configs, tune_results, strict=True)}
     for i in which:
         unit = units[i]
         if not unit.search:
             chosen[i] = unit.fixed
             continue
         cands = candidates(unit)
-        best, table = select_best(cands, tune_results[offset : offset + len(cands)])
-        offset += len(cands)
+        outcome = outcomes.get(i)
+        results = []
+        for c in cands:
+            stop = outcome.stopped.get((c.base_lr, c.weight_decay)) if outcome else None
+            results.append(stopped_result(c, stop) if stop else by_dir.get(plan(c).run_dir) or collect(c))
+        best, table = select_best(cands, results)
+        for row, res in zip(table, results, strict=True):
+            if "stopped_at" in res:
+                row["stopped_at"] = res["stopped_at"]
         chosen[i] = best
         if best is None:
             reasons = {row["reason"] for row in table if row["reason"]}
             notes[i] = "no candidate finished: " + "; ".join(sorted(reasons))[:300]
-        record_choice(unit, best, table)
+        extra = {"search": "halving", "eta": unit.eta, "rungs": outcome.rungs} if outcome else {}
+        record_choice(unit, best, table, extra)
 
 
 def run_study(study: Study, spec: ExecutorSpec | None = None, callback: Callback | None = None) -> list[dict[str, Any]]:
@@ -272,7 +305,13 @@ def run_study(study: Study, spec: ExecutorSpec | None = None, callback: Callback
                 final_configs.append(cfg)
                 owners.append(i)
     callback("stage", {"name": "final", "runs": len(final_configs), "units": len(units)})
-    final_results = finish_all(final_configs, execute(final_configs, spec, callback), callback)
+    # lenders' finals first: a borrower's final (FT-then-PT) then starts from the lender's finished run (reuse.py)
+    order = sorted(range(len(final_configs)), key=lambda k: owners[k] in links)
+    final_results = [{} for _ in final_configs]
+    for batch in ([k for k in order if owners[k] not in links], [k for k in order if owners[k] in links]):
+        configs = [final_configs[k] for k in batch]
+        for k, res in zip(batch, finish_all(configs, execute(configs, spec, callback), callback), strict=True):
+            final_results[k] = res
     summaries = []
     for i, unit in enumerate(units):
         mine = [r for r, owner in zip(final_results, owners, strict=True) if owner == i]

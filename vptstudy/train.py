@@ -10,7 +10,9 @@ whole test set, saves the trained tensors and writes ``result.json`` last.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import math
 import shutil
 import time
@@ -24,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save as safetensors_save
 
-from vptstudy import checkpoint, damaged, runs
+from vptstudy import checkpoint, damaged, loggers, reuse, rungs, runs
 from vptstudy.config import LAYOUT, RunConfig
 from vptstudy.data import TaskData, load_task_data
 from vptstudy.data.pipeline import DeviceImages
@@ -239,7 +241,7 @@ def _test_subsample(data: TaskData, p: RunPlan) -> torch.Tensor | None:
     return torch.randperm(n, generator=torch.Generator().manual_seed(TEST_SUBSAMPLE_SEED))[: p.test_subsample]
 
 
-def _write_config(p: Prepared) -> None:
+def _write_config(p: Prepared, borrowed: reuse.Borrowed | None = None) -> None:
     resolved = {
         "input_size": p.input_size,
         "num_classes": p.data.num_classes,
@@ -252,7 +254,13 @@ def _write_config(p: Prepared) -> None:
     }
     runs.atomic_write_json(
         p.run_dir / runs.CONFIG,
-        {"layout": LAYOUT, "run": p.plan.cfg.to_dict(), "plan": p.plan.summary(), "resolved": resolved},
+        {
+            "layout": LAYOUT,
+            "run": p.plan.cfg.replace(stop_epoch=None).to_dict(),
+            "plan": p.plan.summary(),
+            "resolved": resolved,
+            **({"reused": borrowed.link} if borrowed else {}),
+        },
     )
 
 
@@ -267,8 +275,9 @@ def fit(run: RunConfig | RunPlan, callback: Callback = _quiet) -> dict[str, Any]
     p = prepare(run, callback)
     cfg = p.cfg
     if runs.is_complete(p.run_dir) and not runs.damage(p.run_dir):
-        runs.clear_stale_claim(p.run_dir)  # a worker killed after result.json left its lock and checkpoint
-        (p.run_dir / runs.CHECKPOINT).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a finished run in a read-only archive is read, never changed
+            runs.clear_stale_claim(p.run_dir)  # a worker killed after result.json left its lock and checkpoint
+            (p.run_dir / runs.CHECKPOINT).unlink(missing_ok=True)
         result = runs.read_result(p.run_dir) or {}
         callback("skip", {"run_dir": str(p.run_dir), "result": result})
         return result
@@ -280,11 +289,21 @@ def fit(run: RunConfig | RunPlan, callback: Callback = _quiet) -> dict[str, Any]
             return runs.read_result(p.run_dir) or {}
         _set_aside_damage(p.run_dir, callback)
         resume = _read_checkpoint(p.run_dir, callback)
+        if resume is not None and cfg.stop_epoch is not None and resume["epoch_global"] >= cfg.stop_epoch:
+            # already past this rung (a later rung or a grid run trained on): nothing to train or write here
+            return rungs.read_stopped(p.run_dir) or {"status": "stopped", "epoch": resume["epoch_global"]}
+        rungs.clear_stopped(p.run_dir)
+        borrowed = None
         if resume is None:
             for leftover in p.run_dir.iterdir():
                 if leftover.name not in {runs.LOCK, checkpoint.REJECTED}:
                     shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
-            _write_config(p)
+            borrowed = reuse.start_from(p.plan, str(p.device), callback)
+            _write_config(p, borrowed)
+            if borrowed is not None:
+                resume = borrowed.resume
+                runs.atomic_write_bytes(p.run_dir / runs.METRICS, borrowed.metrics)
+                callback("reuse", {"run_dir": str(p.run_dir), "from": borrowed.link["run_dir"]})
         else:
             runs.truncate_metrics(p.run_dir, resume["epoch_global"])
             callback("resume", {"run_dir": str(p.run_dir), "epoch": resume["epoch_global"]})
@@ -296,8 +315,9 @@ def fit(run: RunConfig | RunPlan, callback: Callback = _quiet) -> dict[str, Any]
                 **runs.owner(),
             },
         )
+        tracking = loggers.track(cfg.logger, p.run_dir, cfg.study, callback, resume["epoch_global"] if resume else 0)
         try:
-            return _train(p, callback, resume)
+            return _train(p, tracking or callback, resume)
         except torch.OutOfMemoryError as exc:
             reason = f"out of memory: {str(exc).splitlines()[0]}"
             failed = {
@@ -312,6 +332,9 @@ def fit(run: RunConfig | RunPlan, callback: Callback = _quiet) -> dict[str, Any]
             }
             runs.atomic_write_json(p.run_dir / runs.RESULT, failed)
             raise RunFailed(reason, str(p.run_dir)) from exc
+        finally:
+            if tracking is not None:
+                tracking.close()
     finally:
         runs.release(p.run_dir)
 
@@ -377,11 +400,14 @@ def _train(p: Prepared, callback: Callback, resume: dict[str, Any] | None = None
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
     train = DeviceImages(p.data.train, p.data.preprocess, device, train=True)
     val = DeviceImages(p.data.val, p.data.preprocess, device, train=False) if p.data.val is not None else None
-    test_full = DeviceImages(p.data.test, p.data.preprocess, device, train=False)
     sub = _test_subsample(p.data, p.plan)
-    test_curve = (
-        test_full if sub is None else DeviceImages(p.data.test.subset(sub), p.data.preprocess, device, train=False)
-    )
+    # Only what the run evaluates goes to the device: tuning runs no test at all, final runs the curve's subsample
+    # (the whole test set is copied at the end, for the final evaluation).
+    test_curve = None
+    if rungs.evaluates_test(cfg):
+        test_curve = DeviceImages(
+            p.data.test if sub is None else p.data.test.subset(sub), p.data.preprocess, device, train=False
+        )
     shuffle = torch.Generator().manual_seed(cfg.seed)
     prompt_gen = torch.Generator().manual_seed(cfg.seed + 1)
     trained: set[str] = set(resume["trained"]) if resume else set()
@@ -403,7 +429,11 @@ def _train(p: Prepared, callback: Callback, resume: dict[str, Any] | None = None
             assert resume is not None
             model.load_state_dict(resume["model"], strict=False)
             first_epoch = resume["phase_epoch"]
-            if first_epoch >= cfg.epochs:
+            if first_epoch >= cfg.epochs:  # resumed at a phase's end: the next phase continues its RNG streams
+                shuffle.set_state(resume["shuffle"])
+                torch.set_rng_state(resume["rng"])
+                if device.type == "cuda" and resume.get("cuda_rng") is not None:
+                    torch.cuda.set_rng_state(resume["cuda_rng"], device)
                 continue
         else:
             trained |= {n for n, _ in model.trainable_parameters()}
@@ -432,15 +462,18 @@ def _train(p: Prepared, callback: Callback, resume: dict[str, Any] | None = None
                 "total_params": phase_params[phase_index]["total_params"],
             },
         )
+        first_loss = resume.get("first_loss") if resume and phase_index == resume_phase else None
         for epoch in range(first_epoch, cfg.epochs):
             t0 = time.perf_counter()
             lr_now = optimizer.param_groups[0]["lr"]
             train_loss, train_acc = train_epoch(
                 model, step_model, train, php.batch_size, optimizer, schedule, shuffle, autocast, callback
             )
-            val_loss, val_acc = evaluate(model, val, eval_batch, bf16) if val is not None else (None, None)
-            test_loss, test_acc = evaluate(model, test_curve, eval_batch, bf16)
+            first_loss = train_loss if epoch == 0 else first_loss
             epoch_global += 1
+            eval_val = val is not None and rungs.evaluates_val(cfg, epoch + 1, epoch_global, cfg.epochs)
+            val_loss, val_acc = evaluate(model, val, eval_batch, bf16) if eval_val else (None, None)
+            test_loss, test_acc = (None, None) if test_curve is None else evaluate(model, test_curve, eval_batch, bf16)
             row = {
                 "epoch": epoch_global,
                 "phase": phase.name,
@@ -452,20 +485,23 @@ def _train(p: Prepared, callback: Callback, resume: dict[str, Any] | None = None
                 "val_acc": val_acc,
                 "test_loss": test_loss,
                 "test_acc": test_acc,
-                "test_n": len(test_curve),
+                "test_n": 0 if test_curve is None else len(test_curve),
                 "seconds": time.perf_counter() - t0,
             }
             runs.append_jsonl(p.run_dir / runs.METRICS, row)
             callback("epoch", row)
-            if not math.isfinite(train_loss):
-                reason = f"non-finite training loss ({train_loss}) in phase {phase.name}, epoch {epoch + 1}"
+            why = rungs.divergence(cfg, train_loss, first_loss, epoch + 1, php.warmup_epochs)
+            if why is not None:
+                reason = f"diverged: {why} in phase {phase.name}, epoch {epoch + 1}"
                 result = _result(p, phase_params, trained, row, None, start, "failed", reason)
+                result["diverged"] = True
                 runs.atomic_write_json(p.run_dir / runs.RESULT, result)
                 (p.run_dir / runs.CHECKPOINT).unlink(missing_ok=True)
                 raise RunFailed(reason, str(p.run_dir))
             runs.refresh_claim(p.run_dir)
             last = epoch + 1 == cfg.epochs and phase_index + 1 == len(p.method.phases)
-            if not last and checkpoint_due(cfg, epoch, time.perf_counter() - last_checkpoint):
+            stop = not last and epoch_global == cfg.stop_epoch
+            if stop or (not last and checkpoint_due(cfg, epoch, time.perf_counter() - last_checkpoint)):
                 last_checkpoint = time.perf_counter()
                 _write_checkpoint(
                     p.run_dir,
@@ -473,39 +509,63 @@ def _train(p: Prepared, callback: Callback, resume: dict[str, Any] | None = None
                         "phase_index": phase_index,
                         "phase_epoch": epoch + 1,
                         "epoch_global": epoch_global,
-                        "model": {n: t for n, t in model.state_dict().items() if n in trained},
+                        **_end_state(model, trained, shuffle, device),
                         "optimizer": optimizer.state_dict(),
                         "schedule": schedule.state_dict(),
-                        "shuffle": shuffle.get_state(),
-                        "rng": torch.get_rng_state(),
-                        "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-                        "trained": sorted(trained),
                         "phase_params": phase_params,
                         "last_row": row,
+                        "first_loss": first_loss,
                         "elapsed": time.perf_counter() - start,
                     },
                 )
-    # Final runs report the whole test set; tuning runs are judged on val, so their curve's test subsample stands.
-    full_test = sub is not None and cfg.split == "final"
-    final_test = evaluate(model, test_full, eval_batch, bf16) if full_test else (row["test_loss"], row["test_acc"])
+            if stop:
+                record = rungs.mark_stopped(p.run_dir, row)
+                callback("stopped", record)
+                return record
+    # Final runs report the whole test set; tuning runs are judged on val and evaluate no test.
+    full_test = sub is not None and rungs.evaluates_test(cfg)
+    if full_test:
+        del test_curve  # the whole test set replaces the subsample on the device
+        test_full = DeviceImages(p.data.test, p.data.preprocess, device, train=False)
+        final_test = evaluate(model, test_full, eval_batch, bf16)
+    else:
+        final_test = (row["test_loss"], row["test_acc"])
     if cfg.save_weights:
         state = {n: t.detach().float().cpu().contiguous() for n, t in model.state_dict().items() if n in trained}
         runs.atomic_write_bytes(p.run_dir / runs.TRAINABLE, safetensors_save(state, metadata={"format": "pt"}))
-    result = _result(
-        p,
-        phase_params,
-        trained,
-        row,
-        final_test,
-        start,
-        "ok",
-        None,
-        len(test_full) if full_test or sub is None else len(test_curve),
-    )
+        # what a later run needs to continue from these weights bit for bit (FT-then-PT's PT phase, vptstudy.reuse)
+        reuse.save_end_state(
+            p.run_dir, {**_end_state(model, trained, shuffle, device), "phase_params": phase_params, "last_row": row}
+        )
+    test_n = 0 if not rungs.evaluates_test(cfg) else len(p.data.test) if full_test or sub is None else len(sub)
+    result = _result(p, phase_params, trained, row, final_test, start, "ok", None, test_n)
+    if borrowed_link := _reused_link(p.run_dir):
+        result["reused"] = borrowed_link
     runs.atomic_write_json(p.run_dir / runs.RESULT, result)
     (p.run_dir / runs.CHECKPOINT).unlink(missing_ok=True)
     callback("done", result)
     return result
+
+
+def _end_state(
+    model: torch.nn.Module, trained: set[str], shuffle: torch.Generator, device: torch.device
+) -> dict[str, Any]:
+    """The trained tensors and the RNG streams: with them a run continues bit for bit."""
+    return {
+        "model": {n: t for n, t in model.state_dict().items() if n in trained},
+        "shuffle": shuffle.get_state(),
+        "rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+        "trained": sorted(trained),
+    }
+
+
+def _reused_link(run: Path) -> dict[str, Any] | None:
+    """The reuse record config.json holds (a run that started from another run's weights), else None."""
+    try:
+        return json.loads((run / runs.CONFIG).read_text()).get("reused")
+    except (OSError, ValueError):
+        return None
 
 
 def _result(

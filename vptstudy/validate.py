@@ -7,6 +7,7 @@ Each raises a :class:`UserError` whose ``where`` is the command-line option; a s
 from __future__ import annotations
 
 import math
+import re
 from types import SimpleNamespace
 from typing import Any
 
@@ -25,6 +26,19 @@ def seed(value: int, option: str = "--seed") -> None:
     """Raise when a seed lies outside [0, 2^63)."""
     if not 0 <= value < SEED_LIMIT:
         raise UserError(f"invalid {option} {value}", option, "use a seed in [0, 2^63), e.g. 42")
+
+
+FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # one safe folder name: no '/', no '..', no leading dot
+
+
+def folder_name(value: str, option: str) -> None:
+    """Raise unless ``value`` is one safe path component (a study name is the first run-directory level)."""
+    if not isinstance(value, str) or not FOLDER_NAME.fullmatch(value):
+        raise UserError(
+            f"invalid {option} {value!r}",
+            option,
+            "use one folder name (letters, digits, . _ -, not starting with a dot), for example vtab1k",
+        )
 
 
 def method_option_defaults(method: str) -> dict[str, Any]:

@@ -31,6 +31,8 @@ def choose_split(parts: Parts, cfg: RunConfig, num_classes: int, default: tuple[
         where=where,
         official=parts.official,
         num_classes=num_classes,
+        shots_protocol=cfg.shots_protocol,
+        final=cfg.split == "final",
     )
 
 

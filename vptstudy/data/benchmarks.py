@@ -108,7 +108,9 @@ def candidates(bench: Benchmark, root: Path, cfg: RunConfig | None) -> list[Cand
     images = _image_folder(root, bench)
     if images is not None:
         found["images"] = (f"image folder {images}", lambda: _open_image_folder(images, bench), images)
-    sweep = cfg is not None and (cfg.train_size is not None or cfg.shots is not None)
+    # Sweeps draw from the full dataset first; the study's one-shot protocol draws from VTAB-1k's own splits.
+    study_shots = cfg is not None and cfg.shots is not None and cfg.shots_protocol == "study"
+    sweep = cfg is not None and (cfg.train_size is not None or cfg.shots is not None) and not study_shots
     order = ("full", "images", "vtab1k") if sweep else ("vtab1k", "images", "full")
     return [found[k] for k in order if k in found]
 

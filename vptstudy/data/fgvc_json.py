@@ -12,7 +12,7 @@ import torch
 
 from vptstudy.data import images
 from vptstudy.data.catalog import Catalog, Parts
-from vptstudy.data.paths import safe_relpath
+from vptstudy.data.paths import ensure_inside, safe_relpath
 from vptstudy.errors import UserError
 
 SPLITS = ("train", "val", "test")
@@ -80,6 +80,9 @@ def open_folder(folder: Path, num_classes: int, subdirs: tuple[str, ...] = (".",
 
     def catalog(part: str, split: dict[str, int | str]) -> Catalog:
         names = tuple(split)
+        real_root = root.resolve()
+        for name in names:
+            ensure_inside(root, name, f"{folder} ({part})", real_root)
         labels = torch.tensor([ids[split[n]] for n in names], dtype=torch.long)
 
         def read(i: int, size: int) -> torch.Tensor:

@@ -47,9 +47,19 @@ def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
+def _to_8bit(img: Image.Image) -> Image.Image:
+    """16-bit grey (PIL modes ``I;16*``, or ``I`` above 255) scaled to 8 bit: ``convert("RGB")`` would clip it."""
+    if not (img.mode.startswith("I;16") or img.mode == "I"):
+        return img
+    values = np.asarray(img).astype(np.int64)
+    if img.mode == "I" and values.max(initial=0) <= 255:
+        return Image.fromarray(values.clip(0, 255).astype(np.uint8), mode="L")  # 8-bit values in a 32-bit mode
+    return Image.fromarray(((values.clip(0, 65535) + 128) // 257).astype(np.uint8), mode="L")
+
+
 def pil_to_uint8(img: Image.Image, size: int) -> torch.Tensor:
     """An RGB copy of ``img`` resized straight to ``size x size`` (bilinear, no crop): uint8 ``[3, size, size]``."""
-    rgb = img.convert("RGB")
+    rgb = _to_8bit(img).convert("RGB")
     if rgb.size != (size, size):
         rgb = rgb.resize((size, size), Image.BILINEAR)
     # numpy's transpose copy is ~50x faster than torch's permute().contiguous() for uint8 HWC -> CHW

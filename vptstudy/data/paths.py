@@ -10,6 +10,7 @@ from vptstudy.errors import UserError
 
 DATA_ROOT_ENV = "VPTSTUDY_DATA"
 CACHE_ENV = "VPTSTUDY_CACHE"
+ALLOW_SYMLINKS_ENV = "VPTSTUDY_ALLOW_SYMLINKS"  # "1": follow symlinks that leave the data folder (--allow-symlinks)
 
 
 def data_root(option: str | None) -> Path:
@@ -44,3 +45,25 @@ def safe_relpath(rel: str, where: str) -> str:
             "list files must hold paths relative to their folder, without '..'",
         )
     return rel
+
+
+def symlinks_allowed() -> bool:
+    return os.environ.get(ALLOW_SYMLINKS_ENV, "") not in ("", "0")
+
+
+def ensure_inside(root: Path, rel: str, where: str, real_root: Path | None = None) -> None:
+    """Refuse ``root/rel`` when its real path (symlinks resolved) leaves ``root``, like a ``..`` path.
+
+    A listed symlink to ``/etc/passwd`` would otherwise be read. ``--allow-symlinks`` (``VPTSTUDY_ALLOW_SYMLINKS=1``)
+    lifts this for users who keep their data behind links. ``real_root``: ``root.resolve()``, computed once per list.
+    """
+    if symlinks_allowed():
+        return
+    real_root = real_root or root.resolve()
+    target = (root / rel).resolve()
+    if target != real_root and real_root not in target.parents:
+        raise UserError(
+            f"unsafe path {rel!r} escapes the data folder (a symlink to {str(target)!r})",
+            where,
+            "copy the files into the data folder, or pass --allow-symlinks to follow links out of it",
+        )

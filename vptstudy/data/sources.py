@@ -10,6 +10,7 @@ import torch
 from vptstudy.data import images
 from vptstudy.data.catalog import Catalog
 from vptstudy.data.images import is_image_file, resize_uint8
+from vptstudy.data.paths import ensure_inside
 from vptstudy.data.types import ImageSet
 from vptstudy.errors import UserError
 
@@ -50,6 +51,9 @@ def scan_image_folder(root: Path, where: str = "--data-root") -> tuple[list[str]
                 str(root / name),
                 "add images (png/jpg/...) or remove the empty folder",
             )
+        real_root = root.resolve()
+        for f in files:
+            ensure_inside(root, str(f.relative_to(root)), str(root / name), real_root)
         items.extend((f, label) for f in files)
     return classes, items
 

@@ -88,6 +88,49 @@ def kshot_split(
     return torch.cat(train), torch.cat(val)
 
 
+def _per_class(
+    labels: torch.Tensor, positions: torch.Tensor, k: int, gen: torch.Generator, classes: list[int]
+) -> tuple[torch.Tensor, list[int]]:
+    """Up to ``k`` of ``positions`` per class (all of a class that has fewer), seeded, class by class."""
+    picked, short = [], []
+    for cls in classes:
+        members = positions[labels[positions] == cls]
+        if len(members) < k:
+            short.append(cls)
+        picked.append(members[torch.randperm(len(members), generator=gen)[:k]])
+    return torch.cat(picked), short
+
+
+def study_kshot(
+    labels: torch.Tensor,
+    k: int,
+    seed: int,
+    official: tuple[int, int],
+    final: bool,
+    num_classes: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """The study code's k-shot split over a pool ``[train800, val200]`` (S src/data/datasets/tf_dataset.py:99-134).
+
+    Tuning: ``k`` per class from the official train part and ``k`` per class from the official val part, each
+    drawn with the fixed ``seed`` (the study re-seeds Python's ``random`` with 0 before each split). Final: a
+    fresh draw of ``2 * k`` per class from train+val (its ``trainval`` split), not the union of the tuning draws;
+    val is empty. A class with fewer images gives all it has, as ``min(len(images), k)`` does there. Returns
+    (train, val, classes that gave fewer than asked).
+    """
+    n_train, n_val = official
+    classes = list(range(num_classes)) if num_classes is not None else torch.unique(labels).tolist()
+    if final:
+        train, short = _per_class(
+            labels, torch.arange(n_train + n_val), 2 * k, torch.Generator().manual_seed(seed), classes
+        )
+        return train, torch.empty(0, dtype=torch.long), short
+    train, short_train = _per_class(labels, torch.arange(n_train), k, torch.Generator().manual_seed(seed), classes)
+    val, short_val = _per_class(
+        labels, torch.arange(n_train, n_train + n_val), k, torch.Generator().manual_seed(seed), classes
+    )
+    return train, val, sorted(set(short_train) | set(short_val))
+
+
 @dataclass(frozen=True)
 class Choice:
     """Train and val indices into a pool, and what config.json records about them."""
@@ -107,13 +150,28 @@ def choose(
     where: str,
     official: tuple[int, int] | None = None,
     num_classes: int | None = None,
+    shots_protocol: str = "draws",
+    final: bool = False,
 ) -> Choice:
     """The train/val indices a run asks for.
 
-    ``shots`` k: k per class each; ``train_size`` N: N train + N//4 val, stratified; otherwise the ``default``
-    sizes: the source's own split when it has one (``official``) and ``split_seed`` is 0, else a seeded draw.
+    ``shots`` k: k per class each (``shots_protocol`` ``study``: the study code's fixed draws from the official
+    train and val parts, see :func:`study_kshot`; ``final`` then gives its train+val draw); ``train_size`` N: N
+    train + N//4 val, stratified; otherwise the ``default`` sizes: the source's own split when it has one
+    (``official``) and ``split_seed`` is 0, else a seeded draw.
     """
-    if shots is not None:
+    extra: dict[str, Any] = {}
+    if shots is not None and shots_protocol == "study":
+        if official is None:
+            raise UserError(
+                "the study's one-shot protocol draws from an official train800/val200 split, and this source has none",
+                where,
+                "use the VTAB-1k folder of the task, or --shots-protocol draws",
+            )
+        train, val, short = study_kshot(labels, shots, split_seed, official, final, num_classes)
+        kind = f"{shots}-shot (study: {'train800val200' if final else 'train800 / val200'})"
+        extra = {"shots_protocol": "study", "classes_short": short}
+    elif shots is not None:
         train, val = kshot_split(labels, shots, split_seed, where, num_classes)
         kind = f"{shots}-shot"
     elif train_size is not None:
@@ -142,5 +200,6 @@ def choose(
         "val": len(val),
         "train_hash": index_hash(train),
         "val_hash": index_hash(val),
+        **extra,
     }
     return Choice(train, val, info)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from vptstudy.config import RunConfig
@@ -154,8 +154,13 @@ register(
 
 def load_task_data(cfg: RunConfig, input_size: int, progress: Progress | None = None) -> TaskData:
     """Load the splits a run asks for, decoded at the task's resolution for a model input of ``input_size``."""
+    from vptstudy.normalize import stats
+
     spec = get_task(cfg.task)
-    return spec.loader(spec, cfg, input_size, progress)
+    data = spec.loader(spec, cfg, input_size, progress)
+    mean, std = stats(cfg.normalize, cfg.model)  # --normalize: ImageNet's (default) or the backbone's own
+    data.preprocess = replace(data.preprocess, mean=mean, std=std)
+    return data
 
 
 def content_key(cfg: RunConfig) -> dict[str, str | int | None]:

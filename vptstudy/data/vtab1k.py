@@ -9,7 +9,7 @@ import torch
 
 from vptstudy.data import images
 from vptstudy.data.catalog import Catalog, Parts
-from vptstudy.data.paths import safe_relpath
+from vptstudy.data.paths import ensure_inside, safe_relpath
 from vptstudy.errors import UserError
 
 LISTS = ("train800.txt", "val200.txt", "train800val200.txt", "test.txt")
@@ -42,6 +42,7 @@ def complete(folder: Path) -> bool:
 def read_list(path: Path, num_classes: int) -> list[tuple[str, int]]:
     """``(relpath, label)`` per line; one-line errors name the file and line."""
     items: list[tuple[str, int]] = []
+    real_root = path.parent.resolve()
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -54,6 +55,7 @@ def read_list(path: Path, num_classes: int) -> list[tuple[str, int]]:
         if len(parts) != 2 or not is_label(parts[1]):
             raise UserError(f"malformed line {line.strip()!r}", where, "each line must be 'relative/path label'")
         rel, label = safe_relpath(parts[0], where), int(parts[1])
+        ensure_inside(path.parent, rel, where, real_root)
         if not 0 <= label < num_classes:
             raise UserError(f"label {label} outside [0, {num_classes})", where, f"use labels 0..{num_classes - 1}")
         items.append((rel, label))

@@ -46,11 +46,7 @@ class Phase:
 
 @dataclass(frozen=True)
 class Method:
-    """A tuning method: its phases and its default lr/wd grid (for the searched phase).
-
-    ``trains_encoder``: a phase runs the backbone in train mode, so the study's backbone dropout acts there
-    (FT, and FT-then-PT's FT phase); every other method holds the encoder in eval mode, as the study's code does.
-    """
+    """A tuning method: its phases and its default lr/wd grid (for the searched phase)."""
 
     name: str
     summary: str
@@ -60,7 +56,6 @@ class Method:
     default_lr: float
     default_wd: float
     uses_prompts: bool = False
-    trains_encoder: bool = False  # some phase trains the backbone in train mode (FT): the study's dropout acts
     inert_options: Mapping[str, str] = field(default_factory=dict)  # options that cannot act here, and why
 
     @property

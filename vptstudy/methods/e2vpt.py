@@ -2,14 +2,16 @@
 
 ``e2vpt`` trains the visual prompts (``--prompts``, deep, as VPT-deep), the key-value prompts and the head.
 ``e2vpt-prune`` adds the paper's pruning and rewinding as a second phase: after the first phase, each layer's
-lowest-importance visual prompt tokens are removed (fraction ``prune_tokens``), the kept tokens are cut into
+lowest-importance visual prompt tokens are pruned (fraction ``prune_tokens``), the kept tokens are cut into
 ``segments`` parts and the lowest-importance fraction ``prune_segments`` of those is zeroed; then the prompts, the
 key-value prompts and the head are rewound to their initial values and retrained with the pruned prompts, at the
 same lr and weight decay (the searched ones). Importance is the mask-gradient score on the training split.
 
 Options: ``kv_prompts`` (5), ``share_kv`` (true: one tensor serves as both key and value prompts, as in the
 paper), ``kv_dropout`` (0.0); for ``e2vpt-prune`` also ``prune_tokens`` (0.5), ``prune_segments`` (0.25; with
-0.5 that is the 62.5% of the paper's SVHN row) and ``segments`` (8, as in the paper). ViT backbones only.
+0.5 that is the 62.5% of the paper's SVHN row), ``segments`` (8, as in the paper) and ``prune_mode`` (``zero``:
+pruned tokens are held at zero in place, as the official code masks them; ``remove``: they are cut out of the
+prompt tensor, which is faster but changes the function, since a zero token still joins attention). ViT only.
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ from vptstudy.errors import UserError
 from vptstudy.methods.base import SGD_LR_GRID, WD_GRID, Method, Phase, add_prompts, is_head, is_prompt
 from vptstudy.methods.kv_prompts import add_kv_prompts
 from vptstudy.methods.modules import adapter_param_names, method_options, require_backbone
-from vptstudy.methods.pruning import fraction, install_segment_mask, keep_tokens, prune
+from vptstudy.methods.pruning import PRUNE_MODES, fraction, install_segment_mask, keep_tokens, prune
 
 OPTIONS = {"kv_prompts": 5, "share_kv": True, "kv_dropout": 0.0}
 INERT = {"kv_dropout": "the key-value prompts sit inside the frozen backbone, held in eval mode, so it never acts"}
-PRUNE_OPTIONS = {**OPTIONS, "prune_tokens": 0.5, "prune_segments": 0.25, "segments": 8}
+PRUNE_OPTIONS = {**OPTIONS, "prune_tokens": 0.5, "prune_segments": 0.25, "segments": 8, "prune_mode": "zero"}
 
 
 def _train_prompts(model: nn.Module) -> None:
@@ -61,6 +63,12 @@ def _prune_options(cfg: RunConfig, width: int) -> dict:
             f"the prompt width {width} does not split into {opts['segments']} segments",
             "--method-option segments",
             "use a divisor of the backbone's width",
+        )
+    if opts["prune_mode"] not in PRUNE_MODES:
+        raise UserError(
+            f"unknown prune_mode {opts['prune_mode']!r}",
+            "--method-option prune_mode",
+            f"use one of {', '.join(PRUNE_MODES)} (zero: the official masking; remove: faster)",
         )
     fraction(opts["prune_tokens"], "prune_tokens")
     fraction(opts["prune_segments"], "prune_segments")
@@ -102,7 +110,9 @@ def prepare_rewind(model: nn.Module, cfg: RunConfig, gen: torch.Generator) -> No
     opts = _prune_options(cfg, model.vit.embed_dim)
     trained = not torch.equal(model.prompt.detach().cpu(), model.e2vpt_start["prompt"])
     batches = (lambda: _train_batches(model, cfg)) if trained else None
-    index, keep = prune(model, batches, opts["prune_tokens"], opts["prune_segments"], opts["segments"])
+    index, keep = prune(
+        model, batches, opts["prune_tokens"], opts["prune_segments"], opts["segments"], opts["prune_mode"]
+    )
     rewind(model, index)
     install_segment_mask(model, keep)
     _train_prompts(model)

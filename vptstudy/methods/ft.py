@@ -10,5 +10,4 @@ FT = Method(
     wd_grid=WD_GRID,
     default_lr=0.0005,
     default_wd=0.001,
-    trains_encoder=True,
 )

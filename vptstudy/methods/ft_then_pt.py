@@ -30,5 +30,4 @@ FT_THEN_PT = Method(
     default_lr=1.0,
     default_wd=0.001,
     uses_prompts=True,
-    trains_encoder=True,
 )

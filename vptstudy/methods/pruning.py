@@ -3,9 +3,12 @@
 The importance of a prompt token (or segment) is the expected sensitivity of the loss to a mask variable rho that
 scales it (E2VPT eq. 6): ``S = E_x |dL(x)/drho|`` at rho = 1. For ``P~ = rho * P`` that derivative is the sum of
 ``grad(P) * P`` over the token's (or segment's) entries, so no mask tensor is needed to compute it; the
-expectation is the mean over the training batches. Per layer, the lowest-scoring fraction of tokens is removed
-(the prompt tensor shrinks, so pruned tokens take no part in attention and are not counted as tuned), then the
-kept tokens are cut into R equal segments, scored again, and the lowest-scoring fraction of segments is zeroed.
+expectation is the mean over the training batches. Per layer, the lowest-scoring fraction of tokens is pruned,
+then the kept tokens are cut into R equal segments, scored again, and the lowest-scoring fraction of segments is
+zeroed. A pruned token is zeroed in place (mode ``zero``, as the official code masks it: the zero token still joins
+attention) or removed (mode ``remove``: the prompt tensor shrinks, so it takes no part in attention and is not
+counted as tuned; faster, and not the same function). Pruning is per layer; the official code shares one token
+and one segment mask across layers and ranks by the signed mean gradient (docs/protocol.md, Deviations 3).
 
 Pruned segments are held at exactly zero while the kept prompts are retrained (their gradient is masked), so a
 run's stored prompt tensor carries its own segment mask: loading it restores the mask (a load hook reads the zeros).
@@ -119,27 +122,51 @@ def kept_index(keep: torch.Tensor) -> torch.Tensor:
     return torch.sort(keep.to(torch.int8), dim=-1, descending=True, stable=True).indices[:, :k].sort(-1).values
 
 
+PRUNE_MODES = ("zero", "remove")
+
+
 def prune(
     model: nn.Module,
     batches: Callable[[], Batches] | None,
     token_fraction: float,
     segment_fraction: float,
     segments: int,
+    mode: str = "remove",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Token-wise then segment-wise pruning of ``model.prompt``; returns (kept token index ``[L, k]``, segment keep).
+
+    ``mode`` ``remove`` shrinks the prompt tensor to the kept tokens (segment keep ``[L, k, R]``); ``zero`` keeps
+    every token in place and marks the pruned ones' segments as dropped (index ``[L, p]``, keep ``[L, p, R]``), so
+    they are held at zero and still take part in attention, as the official code masks them. Segment pruning then
+    removes the same fraction of the kept tokens' segments in both modes.
 
     With ``batches`` None the structure alone is set up (the first tokens kept, no segment pruned): this is how a
     model is rebuilt before a run's stored (already pruned) tensors are loaded into it.
     """
+    if mode not in PRUNE_MODES:
+        raise ValueError(f"prune mode {mode!r} is not one of {PRUNE_MODES}")
     layers, p, _ = model.prompt.shape
     drop_tokens = count_pruned(p, token_fraction)
     k = p - drop_tokens
-    index = torch.arange(k).expand(layers, -1)
+    token_keep = torch.zeros(layers, p, dtype=torch.bool)
+    token_keep[:, :k] = True
     if batches is not None and drop_tokens:
-        index = kept_index(lowest(importance(model, batches()), drop_tokens))
-    keep_tokens(model, index)
-    keep = torch.ones(layers, k * segments, dtype=torch.bool)
+        token_keep = lowest(importance(model, batches()), drop_tokens).cpu()
     drop_segments = count_pruned(k * segments, segment_fraction)
-    if batches is not None and drop_segments:
-        keep = lowest(importance(model, batches(), segments).reshape(layers, k * segments), drop_segments)
-    return index.cpu(), keep.view(layers, k, segments).cpu()
+    if mode == "remove":
+        index = kept_index(token_keep)
+        keep_tokens(model, index)
+        keep = torch.ones(layers, k * segments, dtype=torch.bool)
+        if batches is not None and drop_segments:
+            keep = lowest(importance(model, batches(), segments).reshape(layers, k * segments), drop_segments)
+        return index.cpu(), keep.view(layers, k, segments).cpu()
+    index = torch.arange(p).expand(layers, -1)
+    keep = token_keep.unsqueeze(-1).expand(-1, -1, segments).clone()
+    if batches is None:  # structure only: the stored zeros carry the mask (see install_segment_mask)
+        return index, torch.ones(layers, p, segments, dtype=torch.bool)
+    SegmentMask(keep.to(model.prompt.device)).apply_(model.prompt)
+    if drop_segments:
+        scores = importance(model, batches(), segments).cpu()
+        scores[~keep] = -float("inf")  # pruned tokens' segments are dropped first, then the lowest kept ones
+        keep = lowest(scores.reshape(layers, p * segments), drop_segments + drop_tokens * segments)
+    return index, keep.view(layers, p, segments)
