@@ -339,7 +339,14 @@ def train(
     logger: LoggerOpt = None,
     out_dir: Annotated[Path, typer.Option(help="Root folder of run directories.")] = Path("runs"),
     study: Annotated[str, typer.Option(help="Study name (first run-directory level).")] = "adhoc",
-    search: Annotated[str | None, typer.Option(help="'grid': lr x wd on val, then final seeds.")] = None,
+    search: Annotated[
+        str | None,
+        typer.Option(help="'grid': lr x wd on val, then final seeds; 'halving': successive halving of that grid."),
+    ] = None,
+    rungs: Annotated[
+        str | None, typer.Option(help="Halving rungs / tuning val epochs, in epochs of 100 (default 10,30).")
+    ] = None,
+    eta: Annotated[int, typer.Option(help="Halving: the top 1/eta continue at each rung.")] = 3,
     lrs: Annotated[str | None, typer.Option(help="Search: base lrs, e.g. 1,0.5 (default: method's grid).")] = None,
     wds: Annotated[str | None, typer.Option(help="Search: weight decays (default: the paper's grid).")] = None,
     seeds: Annotated[str | None, typer.Option(help="Search: final seeds (default 42,44,82,100,800).")] = None,
@@ -393,6 +400,7 @@ def train(
         method_options=_method_options(method_option),
         logger=logger,
         normalize=normalize,
+        rungs=_ints(rungs, "--rungs") or (),
     )
     validate.method_options(cfg.method, cfg.method_options)
     validate.gpus(_ints(gpus, "--gpus") or ())  # also without --search, where --gpus would be ignored
@@ -402,8 +410,10 @@ def train(
         from vptstudy.plan import search_grid
         from vptstudy.study import RUN_KEYS, Study
 
-        if search != "grid":
-            raise UserError(f"unknown search {search!r}", "--search", "use --search grid")
+        if search not in ("grid", "halving"):
+            raise UserError(f"unknown search {search!r}", "--search", "use --search grid or --search halving")
+        if eta < 2:
+            raise UserError(f"invalid --eta {eta}", "--eta", "use 2 or more (3: the top third go on)")
         default_lrs, default_wds = search_grid(method)
         run = {k: v for k, v in cfg.to_dict().items() if k in RUN_KEYS}
         run.update(split_seed=split_seed, method_options=cfg.method_options)
@@ -415,6 +425,8 @@ def train(
             seeds=_ints(seeds, "--seeds") or FINAL_SEEDS,
             run=run,
             grid={method: (_floats(lrs, "--lrs") or default_lrs, _floats(wds, "--wds") or default_wds)},
+            search_mode=search,
+            eta=eta,
         )
         _run_study(
             plan,
@@ -753,6 +765,7 @@ SweepModelOpt = Annotated[str, typer.Option("--model", help="Backbone.")]
 SweepPretrainedOpt = Annotated[bool, typer.Option("--pretrained/--no-pretrained", help="Load pretrained weights.")]
 SweepEpochsOpt = Annotated[int, typer.Option("--epochs", help="Epochs per phase.")]
 SweepBatchOpt = Annotated[int | None, typer.Option("--batch-size", help="Batch size (default: the recipe's).")]
+HalvingOpt = Annotated[bool, typer.Option("--halving", help="Search by successive halving (rungs 10,30; eta 3).")]
 SweepImgSizeOpt = Annotated[int | None, typer.Option("--img-size", help="Input size.")]
 SweepDataRootOpt = Annotated[Path | None, typer.Option("--data-root", help="Data folder.")]
 SweepDownloadOpt = Annotated[bool, typer.Option("--download", help="Let torchvision download full datasets.")]
@@ -772,9 +785,11 @@ def _sweep_run(
     out_dir: Path,
     logger: str | None = None,
     normalize: str = "imagenet",
+    halving: bool = False,
 ) -> dict:
     """The ``[run]`` table a sweep command's options stand for."""
     return {
+        "search": "halving" if halving else None,
         "model": model,
         "pretrained": pretrained,
         "epochs": epochs,
@@ -809,6 +824,7 @@ def sweep_datasize(
     out_dir: SweepOutDirOpt = Path("runs"),
     logger: LoggerOpt = None,
     normalize: NormalizeOpt = "imagenet",
+    halving: HalvingOpt = False,
     name: Annotated[str, typer.Option("--name", help="Study name.")] = "datasize",
     executor: ExecutorOpt = "local",
     gpus: GpusOpt = None,
@@ -824,7 +840,18 @@ def sweep_datasize(
     """Data-size sweep (paper section 4.4): each train size at train:val = 4:1, per method and seed."""
     _check_json(dry_run, as_json)
     run = _sweep_run(
-        model, pretrained, epochs, batch_size, img_size, data_root, download, cache_dir, out_dir, logger, normalize
+        model,
+        pretrained,
+        epochs,
+        batch_size,
+        img_size,
+        data_root,
+        download,
+        cache_dir,
+        out_dir,
+        logger,
+        normalize,
+        halving,
     )
     study = _sweep_study(
         "datasize",
@@ -874,6 +901,7 @@ def sweep_oneshot(
     out_dir: SweepOutDirOpt = Path("runs"),
     logger: LoggerOpt = None,
     normalize: NormalizeOpt = "imagenet",
+    halving: HalvingOpt = False,
     name: Annotated[str, typer.Option("--name", help="Study name.")] = "oneshot",
     executor: ExecutorOpt = "local",
     gpus: GpusOpt = None,
@@ -889,7 +917,18 @@ def sweep_oneshot(
     """One-shot sweep (paper Tables 3-4): k images per class for train and val, several seeded draws."""
     _check_json(dry_run, as_json)
     run = _sweep_run(
-        model, pretrained, epochs, batch_size, img_size, data_root, download, cache_dir, out_dir, logger, normalize
+        model,
+        pretrained,
+        epochs,
+        batch_size,
+        img_size,
+        data_root,
+        download,
+        cache_dir,
+        out_dir,
+        logger,
+        normalize,
+        halving,
     )
     section = {"shots": shots, "protocol": protocol, **({"draws": draws} if draws is not None else {})}
     study = _sweep_study("oneshot", study_file, name, task, method, seeds, search, run, section)
@@ -959,7 +998,7 @@ def report(
 ) -> None:
     """Paper-style tables: mean ± std test accuracy, group means, wins against FT; markdown + CSV."""
 
-    from vptstudy.analysis.tables import collect, table_rows, write_report
+    from vptstudy.analysis.tables import collect, stopped_note, table_rows, write_report
     from vptstudy.console import out as stdout
 
     if not runs_dir.is_dir():
@@ -979,7 +1018,7 @@ def report(
     for failed in rep.failed:
         stdout.print(f"[red]failed:[/] {failed.get('run_dir')}: {failed.get('reason')}")
     for run in rep.incomplete:
-        stdout.print(f"[yellow]incomplete:[/] {run}")
+        stdout.print(f"[yellow]incomplete:[/] {run}{stopped_note(run)}")
     for run in rep.orphans:
         stdout.print(f"[yellow]orphan (not the recorded choice, not averaged):[/] {run}", soft_wrap=True)
     out_dir = _renamed(out_dir, old_out, "--out", "--out-dir") or runs_dir

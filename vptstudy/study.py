@@ -77,7 +77,9 @@ RUN_KEYS = {f.name for f in dataclasses.fields(RunConfig)} - {
     "weight_decay",
     "split",
     "split_seed",
+    "stop_epoch",
 }
+SEARCH_KEYS = {"search", "eta"}  # [run] keys of the study, not of its runs: search = "grid" | "halving"
 # Allowed in [run] of a search study; datasize/oneshot studies set them.
 REGIME_KEYS = {"train_size", "shots", "shots_protocol"}
 PAPER_SIZES = (400, 800, 1000, 1200, 5000, 10000, 20000)
@@ -101,6 +103,8 @@ class Study:
     split_seeds: tuple[int, ...] = (0,)
     shots: int = 1
     draws: int = 5
+    search_mode: str = "grid"
+    eta: int = 3
     shots_protocol: str = "draws"
 
     def run_for(self, method: str) -> dict[str, Any]:
@@ -261,9 +265,15 @@ def parse_study(data: dict[str, Any], source: str = "study") -> Study:
     tasks = _names(data["tasks"], "tasks", TASKS, source, "run `vptstudy tasks` for the names")
     methods = _names(data["methods"], "methods", METHODS, source, f"use some of {', '.join(METHODS)}")
     seeds = _seeds(data.get("seeds", list(FINAL_SEEDS)), "seeds", source)
-    run = _table(data, "run", source, "[run] followed by key = value lines")
-    _check_keys(run, RUN_KEYS, "run.", source)
-    run = {key: _check_run_value(key, value, source) for key, value in run.items()}
+    run = dict(_table(data, "run", source, "[run] followed by key = value lines"))
+    _check_keys(run, RUN_KEYS | SEARCH_KEYS, "run.", source)
+    search_mode = run.pop("search", "grid")
+    if search_mode not in ("grid", "halving"):
+        raise _err(f"unknown run.search {search_mode!r}", "run.search", 'use "grid" or "halving"', source)
+    eta = _number(run.pop("eta", 3), "run.eta", source, integer=True, low=2)
+    if "rungs" in run:
+        run["rungs"] = _numbers(run["rungs"], "run.rungs", source, True, low=1)
+    run = {key: value if key == "rungs" else _check_run_value(key, value, source) for key, value in run.items()}
     if data["kind"] != "search" and REGIME_KEYS & set(run):
         key = sorted(REGIME_KEYS & set(run))[0]
         raise _err(
@@ -335,6 +345,8 @@ def parse_study(data: dict[str, Any], source: str = "study") -> Study:
         grid=grid,
         fixed=fixed,
         method_options=method_options,
+        search_mode=search_mode,
+        eta=eta,
         **extra,
     )
     _check_runs(study, source)

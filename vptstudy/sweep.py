@@ -22,8 +22,10 @@ from typing import Any
 from vptstudy import locks, runs
 from vptstudy.config import RunConfig
 from vptstudy.executors import ExecutorSpec, collect, execute, run_one
+from vptstudy.halving import stopped_result, successive_halving
 from vptstudy.methods import get_method
 from vptstudy.plan import fixed_hparams, plan, search_grid
+from vptstudy.rungs import DEFAULT_ETA
 from vptstudy.study import Study
 
 Callback = Callable[[str, dict[str, Any]], None]
@@ -39,6 +41,8 @@ class Unit:
     fixed: tuple[float, float]
     search: bool
     seeds: tuple[int, ...]
+    mode: str = "grid"  # how a searched unit searches: "grid" or "halving" (vptstudy.halving)
+    eta: int = DEFAULT_ETA
 
     @property
     def label(self) -> str:
@@ -74,7 +78,8 @@ def expand(study: Study) -> list[Unit]:
                     seed=study.seeds[0],
                     **{**study.run_for(method_name), **regime},
                 )
-                units.append(Unit(base, tuple(lrs), tuple(wds), fixed, search, study.seeds))
+                mode = (study.search_mode, study.eta)
+                units.append(Unit(base, tuple(lrs), tuple(wds), fixed, search, study.seeds, *mode))
     return units
 
 
@@ -173,7 +178,9 @@ def finish_all(configs: list[RunConfig], results: list[dict[str, Any]], callback
     return [_finish(cfg, res, callback) for cfg, res in zip(configs, results, strict=True)]
 
 
-def record_choice(unit: Unit, best: tuple[float, float] | None, table: list[dict[str, Any]]) -> None:
+def record_choice(
+    unit: Unit, best: tuple[float, float] | None, table: list[dict[str, Any]], extra: dict[str, Any] | None = None
+) -> None:
     """Write the unit's ``search.json`` under a lock, unless it already holds this very record."""
     path = search_file(unit)
     record = {
@@ -184,6 +191,7 @@ def record_choice(unit: Unit, best: tuple[float, float] | None, table: list[dict
         "method_options": dict(unit.base.method_options),
         "chosen": None if best is None else {"lr": best[0], "wd": best[1]},
         "candidates": table,
+        **(extra or {}),
     }
     if _holds(path, record):
         return  # nothing to write, so nothing to lock: a finished study reruns from a read-only folder
@@ -214,23 +222,41 @@ def _decide(
     for (after this driver has run every candidate it could claim), never left out.
     """
     searched = [i for i in which if units[i].search]
-    tune_configs = [c for i in searched for c in candidates(units[i])]
+    halved = [i for i in searched if units[i].mode == "halving"]
+    outcomes = {}
+    if halved:  # the rungs: every candidate trains to each rung it reaches, the top 1/eta go on
+        callback("stage", {"name": f"{stage}: halving rungs", "runs": 0, "units": len(halved)})
+
+        def train(configs: list[RunConfig]) -> list[dict[str, Any]]:
+            return finish_all(configs, execute(configs, spec, callback), callback)
+
+        groups = [candidates(units[i]) for i in halved]
+        outcomes = dict(zip(halved, successive_halving(groups, units[halved[0]].eta, train), strict=True))
+    tune_configs = [c for i in searched for c in (outcomes[i].survivors if i in outcomes else candidates(units[i]))]
     callback("stage", {"name": stage, "runs": len(tune_configs), "units": len(searched)})
     tune_results = finish_all(tune_configs, execute(tune_configs, spec, callback), callback)
-    offset = 0
+    by_dir = {plan(c).run_dir: r for c, r in zip(tune_configs, tune_results, strict=True)}
     for i in which:
         unit = units[i]
         if not unit.search:
             chosen[i] = unit.fixed
             continue
         cands = candidates(unit)
-        best, table = select_best(cands, tune_results[offset : offset + len(cands)])
-        offset += len(cands)
+        outcome = outcomes.get(i)
+        results = []
+        for c in cands:
+            stop = outcome.stopped.get((c.base_lr, c.weight_decay)) if outcome else None
+            results.append(stopped_result(c, stop) if stop else by_dir.get(plan(c).run_dir) or collect(c))
+        best, table = select_best(cands, results)
+        for row, res in zip(table, results, strict=True):
+            if "stopped_at" in res:
+                row["stopped_at"] = res["stopped_at"]
         chosen[i] = best
         if best is None:
             reasons = {row["reason"] for row in table if row["reason"]}
             notes[i] = "no candidate finished: " + "; ".join(sorted(reasons))[:300]
-        record_choice(unit, best, table)
+        extra = {"search": "halving", "eta": unit.eta, "rungs": outcome.rungs} if outcome else {}
+        record_choice(unit, best, table, extra)
 
 
 def run_study(study: Study, spec: ExecutorSpec | None = None, callback: Callback | None = None) -> list[dict[str, Any]]:

@@ -220,7 +220,7 @@ def to_markdown(report: Report) -> str:
         lines += ["## Failed runs", ""] + [f"- {r.get('run_dir', '?')}: {r.get('reason')}" for r in report.failed]
         lines.append("")
     if report.incomplete:
-        lines += ["## Incomplete runs (no result.json)", ""] + [f"- {r}" for r in report.incomplete]
+        lines += ["## Incomplete runs (no result.json)", ""] + [f"- {r}{stopped_note(r)}" for r in report.incomplete]
         lines.append("")
     if report.orphans:
         lines += ["## Orphan final runs (not the choice search.json records; not averaged)", ""]
@@ -262,3 +262,11 @@ def write_report(report: Report, out_dir: Path) -> tuple[Path, Path]:
     runs.atomic_write_bytes(md, to_markdown(report).encode())
     runs.atomic_write_bytes(csv_path, to_csv(report).encode())
     return md, csv_path
+
+
+def stopped_note(run: str | Path) -> str:
+    """`` (stopped at epoch k ...)`` for a tuning run successive halving paused at a rung, else ``""``."""
+    from vptstudy.rungs import read_stopped
+
+    record = read_stopped(Path(run))
+    return "" if record is None else f" (stopped at epoch {record['epoch']}: successive halving)"
