@@ -458,8 +458,8 @@ def train(
 
 @app.command("pretrain-toy")
 def pretrain_toy(
-    steps: Annotated[int, typer.Option(help="Optimizer steps; each draws a fresh batch.")] = 2000,
-    batch_size: Annotated[int, typer.Option(help="Images per step.")] = 128,
+    steps: Annotated[int, typer.Option(help="Optimizer steps; each draws a fresh batch.")] = 7000,
+    batch_size: Annotated[int, typer.Option(help="Images per step.")] = 64,
     lr: Annotated[float, typer.Option("--lr", help="Peak AdamW learning rate.")] = 1e-3,
     wd: Annotated[float, typer.Option("--wd", help="AdamW weight decay (weight matrices).")] = 0.05,
     warmup_steps: Annotated[
