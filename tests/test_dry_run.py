@@ -24,9 +24,10 @@ def test_train_dry_run_resolves_the_plan_and_counts_images(capsys, monkeypatch, 
     assert (row["optimizer"], row["batch_size"], row["warmup_epochs"], row["epochs"]) == ("sgd", 64, 2, 20)
     assert row["base_lr"] == [1.0] and row["lr"] == [0.25] and row["weight_decay"] == [0.001]
     assert (row["num_prompts"], row["prompt_dropout"], row["backbone_dropout"]) == ([10], 0.1, 0.0)
-    # toy/digits: train800 / val200 and a 797-image test set (under the 1000 subsample), every epoch
+    # toy/digits: train800 / val200; a tuning run evaluates val at the rungs (10 and 30 of 100 epochs: 2 and 6 of
+    # 20) and at the last epoch, and never test
     assert data["train_images"] == 800 * 20
-    assert data["eval_images"] == (200 + 797) * 20
+    assert data["eval_images"] == 200 * 3
     assert not out.exists()  # a dry run writes nothing
 
 
@@ -90,7 +91,7 @@ def test_study_dry_run_counts_runs_and_images(capsys, monkeypatch, tmp_path) -> 
     # toy tasks: tune 800 train / 200 val, final 1000 train; test: digits 797, count 1000 (1000-image subsample)
     tune_train, final_train = 8 * 800 * 10, 12 * 1000 * 10
     assert data["train_images"] == tune_train + final_train
-    tune_eval = 4 * (200 + 797) * 10 + 4 * (200 + 1000) * 10
+    tune_eval = 8 * 200 * 3  # val at epochs 1 and 3 (the rungs 10 and 30 of 100) and 10; no test
     final_eval = 6 * 797 * 10 + 6 * 1000 * 10
     assert data["eval_images"] == tune_eval + final_eval
     assert not (tmp_path / "runs").exists()

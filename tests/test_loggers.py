@@ -29,8 +29,11 @@ def _events(log_dir: Path) -> EventAccumulator:
 
 
 def _check_scalars(acc: EventAccumulator, rows: list[dict]) -> None:
-    assert set(acc.Tags()["scalars"]) == set(SCALARS.values())
-    for key, tag in SCALARS.items():
+    # a tuning run evaluates no test split (issue 18): the tracker gets exactly the metrics the rows hold
+    present = {key: tag for key, tag in SCALARS.items() if rows[0].get(key) is not None}
+    assert {"lr", "train/loss", "val/acc"} <= set(present.values())
+    assert set(acc.Tags()["scalars"]) == set(present.values())
+    for key, tag in present.items():
         logged = [(e.step, e.value) for e in acc.Scalars(tag)]
         assert logged == [(row["epoch"], pytest.approx(row[key], rel=1e-6)) for row in rows], tag
 
@@ -146,4 +149,5 @@ def test_wandb_offline_run_folder(tmp_path, capsys, monkeypatch):
     rows = runs.read_metrics(run)
     assert [h["_step"] for h in history] == [r["epoch"] for r in rows]
     for h, row in zip(history, rows, strict=True):
-        assert {tag: h[tag] for tag in SCALARS.values()} == pytest.approx({t: row[k] for k, t in SCALARS.items()})
+        want = {t: row[k] for k, t in SCALARS.items() if row.get(k) is not None}
+        assert {tag: h[tag] for tag in SCALARS.values() if tag in h} == pytest.approx(want)

@@ -4,7 +4,7 @@ images they would process; nothing is trained or written.
 Final runs of a searched unit whose search has not finished are planned at the method's default lr/wd (their lr is
 the search's choice); their count and cost do not depend on it. Image counts come from the data regime (VTAB-1k
 800/200, ``train_size`` N with N/4 val, ``shots`` k per class) and the test list's length where the data is
-present; a run whose test size is unknown counts its per-epoch test subsample only and is reported as such.
+present; a final run whose test size is unknown counts its per-epoch test subsample only and is reported as such.
 """
 
 from __future__ import annotations
@@ -73,21 +73,32 @@ def _train_val(cfg: RunConfig) -> tuple[int, int]:
 
 
 def planned(p: RunPlan, stage: str) -> PlannedRun:
-    """A run's cost: images trained on (every epoch of every phase) and evaluated (val + test subsample per epoch,
-    plus the whole test set at the end of a final run)."""
+    """A run's cost: images trained on (every epoch of every phase) and evaluated, as :mod:`vptstudy.train` does it:
+    a tuning run evaluates val at its rung epochs and each phase's last epoch and never test; a final run evaluates
+    the test subsample every epoch and the whole test set at the end. A successive-halving search stops some
+    candidates early, so its counts are an upper bound."""
+    from vptstudy import rungs
+
     cfg = p.cfg
     train, val = _train_val(cfg)
     test = _test_size(cfg)
-    per_epoch_test = p.test_subsample if test is None else min(p.test_subsample or test, test)
     epochs = p.epochs_total
-    final_test = test if (test is not None and cfg.split == "final" and per_epoch_test < test) else 0
+    if cfg.split == "tune":
+        val_epochs = sum(
+            sum(rungs.evaluates_val(cfg, e, e, ph.epochs) for e in range(1, ph.epochs + 1)) for ph in p.phases
+        )
+        evaluated = val * val_epochs
+    else:
+        per_epoch_test = p.test_subsample if test is None else min(p.test_subsample or test, test)
+        final_test = test if (test is not None and per_epoch_test < test) else 0
+        evaluated = (val + (per_epoch_test or 0)) * epochs + final_test
     return PlannedRun(
         plan=p,
         stage=stage,
         complete=runs.is_complete(p.run_dir),
         train_images=train * epochs,
-        eval_images=(val + (per_epoch_test or 0)) * epochs + final_test,
-        test_known=test is not None,
+        eval_images=evaluated,
+        test_known=test is not None or cfg.split == "tune",
     )
 
 
