@@ -272,15 +272,20 @@ def fit(run: RunConfig | RunPlan, callback: Callback = _quiet) -> dict[str, Any]
     Raises :class:`UserError` for bad input (nothing written) and :class:`RunFailed` when training diverges
     (``result.json`` then records ``status: failed`` and the reason).
     """
-    p = prepare(run, callback)
-    cfg = p.cfg
-    if runs.is_complete(p.run_dir) and not runs.damage(p.run_dir):
+    planned = as_plan(run)
+    # a stat: a finished run loads no data and builds no model (a damaged one is rerun)
+    if runs.is_complete(planned.run_dir) and not runs.damage(planned.run_dir):
         with contextlib.suppress(OSError):  # a finished run in a read-only archive is read, never changed
-            runs.clear_stale_claim(p.run_dir)  # a worker killed after result.json left its lock and checkpoint
-            (p.run_dir / runs.CHECKPOINT).unlink(missing_ok=True)
-        result = runs.read_result(p.run_dir) or {}
-        callback("skip", {"run_dir": str(p.run_dir), "result": result})
+            runs.clear_stale_claim(planned.run_dir)  # a worker killed after result.json left its lock and checkpoint
+            (planned.run_dir / runs.CHECKPOINT).unlink(missing_ok=True)
+        result = runs.read_result(planned.run_dir) or {}
+        callback("skip", {"run_dir": str(planned.run_dir), "result": result})
         return result
+    stopped = rungs.read_stopped(planned.run_dir) if planned.cfg.stop_epoch else None
+    if stopped and stopped.get("epoch", 0) >= planned.cfg.stop_epoch and (planned.run_dir / runs.CHECKPOINT).is_file():
+        return stopped  # paused at this rung (or a later one) already
+    p = prepare(planned, callback)
+    cfg = p.cfg
     if not runs.claim(p.run_dir):
         callback("busy", {"run_dir": str(p.run_dir)})
         return {"status": "busy", "run_dir": str(p.run_dir)}
