@@ -166,3 +166,26 @@ def test_unknown_search_and_bad_eta_are_one_line_errors(tmp_path, capsys, monkey
     with pytest.raises(UserError, match=r"unknown run\.search 'hyperband'"):
         parse_study(bad)
     assert not list(tmp_path.iterdir())
+
+
+def test_finished_and_paused_runs_are_skipped_without_loading_data(tmp_path, monkeypatch) -> None:
+    cfg = RunConfig(
+        task="toy/digits",
+        method="linear",
+        model="test_vit",
+        pretrained=False,
+        img_size=32,
+        epochs=3,
+        batch_size=128,
+        out_dir=str(tmp_path),
+    )
+    paused = fit(cfg.replace(stop_epoch=1))
+    assert paused["status"] == "stopped" and paused["epoch"] == 1
+    done = fit(cfg.replace(base_lr=0.5))
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("data loaded for a run that needs no training")
+
+    monkeypatch.setattr("vptstudy.train.load_task_data", no_load)
+    assert fit(cfg.replace(base_lr=0.5)) == done
+    assert fit(cfg.replace(stop_epoch=1)) == paused

@@ -43,12 +43,14 @@ def stop_epochs(cfg: RunConfig) -> list[int]:
 
 
 def val_at(cfg: RunConfig, epoch: int) -> float | None:
-    """A candidate's val top-1 at ``epoch`` from its metrics (None: failed, diverged, or not evaluated there)."""
+    """A candidate's val top-1 at ``epoch`` from its metrics (None: not evaluated there, or it failed at or before
+    that epoch). A run that failed later was alive at ``epoch``: the answer does not depend on how far it went."""
     run = plan(cfg).run_dir
     result = runs.read_result(run)
-    if result is not None and result.get("status") != "ok":
+    rows = runs.read_metrics(run)
+    if result is not None and result.get("status") != "ok" and epoch >= len(rows):
         return None
-    for row in runs.read_metrics(run):
+    for row in rows:
         if row.get("epoch") == epoch:
             value = row.get("val_acc")
             return float(value) if isinstance(value, int | float) else None

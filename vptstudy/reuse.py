@@ -76,8 +76,8 @@ def start_from(p: RunPlan, device: str, callback: Callable[[str, dict[str, Any]]
         return None
     run = sp.run_dir
     result = runs.read_result(run)
-    if not result or result.get("status") != "ok":
-        return None
+    if not result or result.get("status") != "ok" or not (run / END_STATE).is_file():
+        return None  # unfinished, failed, or kept no end state (--no-save-weights, or an older version)
     try:
         config = json.loads((run / runs.CONFIG).read_text())
         if config.get("resolved", {}).get("device") != device or config.get("reused"):
