@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
@@ -18,8 +19,11 @@ def tiny_vit(num_classes: int = 10, **overrides) -> VisionTransformer:
     return VisionTransformer(num_classes=num_classes, **args)
 
 
-# Tiny models gain nothing from intra-op threads, and on a shared 2-core machine threads oversubscribe.
+# Tiny models gain nothing from intra-op threads, and on a shared 2-core machine threads oversubscribe (and spin).
+# The environment variable carries it to the in-process executor (executors.cpu_threads) and to every CLI
+# subprocess and worker a test starts.
 torch.set_num_threads(1)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(autouse=True)
