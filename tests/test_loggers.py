@@ -28,22 +28,31 @@ def _events(log_dir: Path) -> EventAccumulator:
     return acc
 
 
-def _check_scalars(acc: EventAccumulator, rows: list[dict]) -> None:
-    # a tuning run evaluates no test split (issue 18): the tracker gets exactly the metrics the rows hold
-    present = {key: tag for key, tag in SCALARS.items() if rows[0].get(key) is not None}
-    assert {"lr", "train/loss", "val/acc"} <= set(present.values())
-    assert set(acc.Tags()["scalars"]) == set(present.values())
-    for key, tag in present.items():
+def _expected(rows: list[dict]) -> dict[str, list[tuple[int, float]]]:
+    """Tag -> (epoch, value) of every number in metrics.jsonl (tuning runs have no test, final runs no val)."""
+    expected: dict[str, list[tuple[int, float]]] = {}
+    for key, tag in SCALARS.items():
+        points = [(row["epoch"], row[key]) for row in rows if isinstance(row.get(key), int | float)]
+        if points:
+            expected[tag] = points
+    return expected
+
+
+def _check_scalars(acc: EventAccumulator, rows: list[dict], must: set[str]) -> None:
+    expected = _expected(rows)
+    assert must <= set(expected)
+    assert set(acc.Tags()["scalars"]) == set(expected)
+    for tag, points in expected.items():
         logged = [(e.step, e.value) for e in acc.Scalars(tag)]
-        assert logged == [(row["epoch"], pytest.approx(row[key], rel=1e-6)) for row in rows], tag
+        assert logged == [(step, pytest.approx(value, rel=1e-6)) for step, value in points], tag
 
 
 @pytest.fixture(scope="module")
 def tb_run(tmp_path_factory) -> Path:
-    """One two-epoch toy run with --logger tensorboard, in study 'mystudy'."""
+    """One two-epoch final toy run (test evaluated every epoch) with --logger tensorboard, in study 'mystudy'."""
     out = tmp_path_factory.mktemp("tb")
     mp = pytest.MonkeyPatch()
-    args = [*TOY_TRAIN, "--study", "mystudy", "--logger", "tensorboard", "--out-dir", str(out)]
+    args = [*TOY_TRAIN, "--split", "final", "--study", "mystudy", "--logger", "tensorboard", "--out-dir", str(out)]
     mp.setattr(sys, "argv", ["vptstudy", *args])
     try:
         cli.main()
@@ -59,7 +68,7 @@ def test_tensorboard_events_equal_metrics_jsonl(tb_run):
     rows = runs.read_metrics(tb_run)
     assert [r["epoch"] for r in rows] == [1, 2]
     acc = _events(tb_run / "tensorboard")
-    _check_scalars(acc, rows)
+    _check_scalars(acc, rows, {"train/loss", "train/acc", "test/loss", "test/acc", "lr"})
     # the resolved config goes in as hyperparameters (TensorBoard's hparams plugin) and as text
     hp = acc.summary_metadata["_hparams_/session_start_info"].plugin_data.content
     assert b"run/method" in hp and b"vpt-deep" in hp and b"resolved/input_size" in hp
@@ -74,8 +83,8 @@ def test_export_replays_finished_runs(tb_run, tmp_path, capsys, monkeypatch):
     assert "exported 1 run(s)" in res.out
     # study -> first folder level (TensorBoard's grouping), the run's folder below the study -> run name
     log_dir = tmp_path / "mystudy" / run_name(tb_run, "mystudy")
-    assert run_name(tb_run, "mystudy").startswith("toy/shapes-new/vpt-deep/n40s0-tune/")
-    _check_scalars(_events(log_dir), runs.read_metrics(tb_run))
+    assert run_name(tb_run, "mystudy").startswith("toy/shapes-new/vpt-deep/n40s0-final/")
+    _check_scalars(_events(log_dir), runs.read_metrics(tb_run), {"train/loss", "test/acc", "lr"})
 
 
 def test_unknown_logger_is_one_line(capsys, monkeypatch, tmp_path):
@@ -148,6 +157,7 @@ def test_wandb_offline_run_folder(tmp_path, capsys, monkeypatch):
     history = [h for h in history if h]
     rows = runs.read_metrics(run)
     assert [h["_step"] for h in history] == [r["epoch"] for r in rows]
-    for h, row in zip(history, rows, strict=True):
-        want = {t: row[k] for k, t in SCALARS.items() if row.get(k) is not None}
-        assert {tag: h[tag] for tag in SCALARS.values() if tag in h} == pytest.approx(want)
+    expected = _expected(rows)
+    assert {"train/loss", "train/acc", "val/loss", "val/acc", "lr"} <= set(expected)  # a tuning run: val, no test
+    for tag, points in expected.items():
+        assert [(h["_step"], h[tag]) for h in history if tag in h] == [(e, pytest.approx(v)) for e, v in points]

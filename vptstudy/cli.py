@@ -458,8 +458,8 @@ def train(
 
 @app.command("pretrain-toy")
 def pretrain_toy(
-    steps: Annotated[int, typer.Option(help="Optimizer steps; each draws a fresh batch.")] = 2000,
-    batch_size: Annotated[int, typer.Option(help="Images per step.")] = 128,
+    steps: Annotated[int, typer.Option(help="Optimizer steps; each draws a fresh batch.")] = 7000,
+    batch_size: Annotated[int, typer.Option(help="Images per step.")] = 64,
     lr: Annotated[float, typer.Option("--lr", help="Peak AdamW learning rate.")] = 1e-3,
     wd: Annotated[float, typer.Option("--wd", help="AdamW weight decay (weight matrices).")] = 0.05,
     warmup_steps: Annotated[
@@ -531,6 +531,16 @@ def _figure_log(event: str, info: dict) -> None:
     console.print(f"[dim]{event}: {', '.join(f'{k}={v}' for k, v in info.items())}[/]", soft_wrap=True)
 
 
+def _excluded(corrupt: list[str], runs_found: int | None = None) -> None:
+    """List damaged run files and how many runs they kept out (of every figure and mean)."""
+    from vptstudy.console import out
+
+    for line in corrupt:
+        out.print(line, soft_wrap=True, markup=False, highlight=False)
+    if corrupt:
+        out.print(f"excluded {len(corrupt)} corrupt file(s) from every mean and figure", soft_wrap=True)
+
+
 def _wrote(paths: list[Path]) -> None:
     from vptstudy.console import out
 
@@ -554,7 +564,9 @@ def vis_curves(
 
     if scale not in SCALES:
         raise UserError(f"unknown scale {scale!r}", "--scale", f"use one of {', '.join(SCALES)}")
-    selected = find_runs(runs)
+    corrupt: list[str] = []
+    selected = find_runs(runs, corrupt=corrupt)
+    _excluded(corrupt)
     path, formats = output_target(out, fmt, "curves" if scale == "linear" else "curves-log")
     _wrote(plot_curves(selected, path, formats, scale=scale, columns=columns))
     for run in selected:
@@ -568,7 +580,10 @@ def vis_datasize(runs: RunsArg, out: OutOpt = None, fmt: FormatOpt = None) -> No
     from vptstudy.figures.select import find_runs, output_target
 
     path, formats = output_target(out, fmt, "datasize")
-    _wrote(plot_datasize(find_runs(runs, complete=True), path, formats))
+    corrupt: list[str] = []
+    selected = find_runs(runs, complete=True, corrupt=corrupt)
+    _excluded(corrupt)
+    _wrote(plot_datasize(selected, path, formats))
 
 
 def _attribution(
@@ -663,7 +678,9 @@ def _embedding(
     from vptstudy.figures.select import find_runs, output_target
 
     path, formats = output_target(out, fmt, kind)
-    selected = [r.path for r in find_runs(runs, complete=True)]
+    corrupt: list[str] = []
+    selected = [r.path for r in find_runs(runs, complete=True, corrupt=corrupt)]
+    _excluded(corrupt)
     _wrote(embedding_figure(selected, path, kind, formats, max_points, seed, device, _figure_log))
 
 
@@ -1004,7 +1021,7 @@ def report(
     if not runs_dir.is_dir():
         raise UserError(f"runs folder {str(runs_dir)!r} not found", "RUNS_DIR", "pass the --out-dir of your runs")
     rep = collect(runs_dir)
-    if not rep.tables and not rep.failed and not rep.incomplete:
+    if not rep.tables and not rep.failed and not rep.incomplete and not rep.corrupt:
         raise UserError(f"no runs under {str(runs_dir)!r}", "RUNS_DIR", "pass the folder your sweeps wrote to")
     for table in rep.tables:
         header, rows = table_rows(table)
@@ -1021,6 +1038,10 @@ def report(
         stdout.print(f"[yellow]incomplete:[/] {run}{stopped_note(run)}")
     for run in rep.orphans:
         stdout.print(f"[yellow]orphan (not the recorded choice, not averaged):[/] {run}", soft_wrap=True)
+    for line in rep.corrupt:
+        stdout.print(line, soft_wrap=True, markup=False, highlight=False)
+    if rep.corrupt:
+        stdout.print(f"excluded {rep.corrupt_runs} corrupt run(s) from every mean ({len(rep.corrupt)} damaged files)")
     out_dir = _renamed(out_dir, old_out, "--out", "--out-dir") or runs_dir
     md, csv_path = write_report(rep, out_dir)
     stdout.print(f"wrote {md} and {csv_path}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -47,6 +48,33 @@ class ExecutorSpec:
             raise UserError(f"unknown executor {self.kind!r}", "--executor", f"use one of {', '.join(EXECUTORS)}")
         if self.workers < 1 or self.workers_per_gpu < 1 or self.runs_per_job < 1:
             raise UserError("worker counts must be >= 1", "--workers", "use a positive number")
+        if self.kind == "slurm" and self.cluster is None and shutil.which("sbatch") is None:
+            # submitit's AutoExecutor would fall back to its local executor and start every job at once
+            raise UserError(
+                "Slurm is not available here (no sbatch on PATH)",
+                "--executor slurm",
+                "run on this machine with --executor local --workers N (or --gpus 0,1)",
+            )
+        cores = usable_cores()
+        if self.kind == "local" and not self.gpus and self.workers > cores:
+            # each CPU worker is a process with a model and its data: more than the cores only adds memory
+            raise UserError(
+                f"--workers {self.workers} is more than the {cores} CPU cores here",
+                "--workers",
+                f"use --workers {cores} or fewer (each worker already uses its share of the cores)",
+            )
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def cpu_threads(workers: int) -> int:
+    """torch threads per CPU worker so that workers x threads <= cores (and <= $OMP_NUM_THREADS when set)."""
+    threads = max(1, usable_cores() // max(workers, 1))
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    return min(threads, int(env)) if env.isascii() and env.isdigit() and int(env) > 0 else threads
 
 
 def _warnings_only(event: str, info: dict[str, Any]) -> None:
@@ -119,6 +147,10 @@ def execute(configs: list[RunConfig], spec: ExecutorSpec, callback: Callback | N
         return []
     if spec.kind == "local" and len(_slots(spec)) == 1:
         slot = _slots(spec)[0]
+        if slot is None and not all(c.device.startswith("cuda") for c in configs):
+            import torch
+
+            torch.set_num_threads(cpu_threads(1))
         results = []
         for i, cfg in enumerate(configs):
             callback("run", {"index": i, "total": len(configs), "config": cfg})
@@ -128,7 +160,7 @@ def execute(configs: list[RunConfig], spec: ExecutorSpec, callback: Callback | N
     if spec.kind == "local":
         ctx = multiprocessing.get_context("spawn")
         slots = _slots(spec)
-        threads = max(1, (os.cpu_count() or 1) // len(slots))
+        threads = cpu_threads(len(slots))
         procs = [
             ctx.Process(target=_worker_main, args=(payload, slot, i * len(payload) // len(slots), threads))
             for i, slot in enumerate(slots)
@@ -152,7 +184,7 @@ def _run_slurm(payload: list[dict[str, Any]], configs: list[RunConfig], spec: Ex
     import submitit
 
     log_dir = Path(spec.log_dir or Path(configs[0].out_dir) / configs[0].study / "_slurm")
-    executor = submitit.AutoExecutor(folder=str(log_dir / "%j"), cluster=spec.cluster)
+    executor = submitit.AutoExecutor(folder=str(log_dir / "%j"), cluster=spec.cluster or "slurm")  # no fallback
     params: dict[str, Any] = {
         "timeout_min": spec.time_min,
         "slurm_array_parallelism": spec.array_parallelism,
@@ -179,7 +211,11 @@ def collect(cfg: RunConfig) -> dict[str, Any]:
     from vptstudy.plan import plan
 
     run = plan(cfg).run_dir
-    return runs.read_result(run) or {
+    try:
+        result = runs.read_result(run)
+    except UserError as exc:  # damaged result.json: reported, the next sweep sets it aside and reruns
+        return {"task": cfg.task, "method": cfg.method, "seed": cfg.seed, "status": "corrupt", "reason": exc.line()}
+    return result or {
         "task": cfg.task,
         "method": cfg.method,
         "seed": cfg.seed,

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
 
-from vptstudy import runs
+from vptstudy import damaged, runs
 from vptstudy.errors import UserError
 from vptstudy.methods import get_method
 from vptstudy.models.prompts import PromptedViT
@@ -35,12 +34,16 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> Prompte
             str(run / runs.TRAINABLE),
             "train it again without --no-save-weights",
         )
-    meta = json.loads((run / runs.CONFIG).read_text())
+    meta = damaged.read_json_object(run / runs.CONFIG)
     run_plan = plan(runs.read_config(run))  # either layout: the plan resolves what the old config left open
     cfg = run_plan.resolved
     method = get_method(cfg.method)
-    stored = load_file(str(run / runs.TRAINABLE))
-    num_classes = meta["resolved"]["num_classes"]
+    damaged.check_safetensors(run / runs.TRAINABLE)
+    try:
+        stored = load_file(str(run / runs.TRAINABLE))
+        num_classes = int(meta["resolved"]["num_classes"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise damaged.CorruptFile(run / runs.CONFIG, f"no resolved.num_classes ({type(exc).__name__})") from None
     bare = plan(run_plan.cfg.replace(pretrained=False, weights=None))  # a run that stored all it needs
     model = build_model(bare, num_classes)
     backbone_keys = {k for k in model.state_dict() if k.startswith("vit.") and not k.startswith("vit.head.")}

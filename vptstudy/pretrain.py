@@ -4,12 +4,15 @@ Every step draws a fresh batch from one seeded generator (:func:`vptstudy.data.t
 no image is seen twice and there is a single pass ("epoch") over ``steps * batch_size`` images. AdamW with
 linear warm-up and cosine decay (per step); weight decay on weight matrices only. Inputs are normalised with
 the ImageNet mean/std, exactly as downstream runs normalise them. The final accuracy is measured after the fp16
-round trip, on a held-out sample drawn with its own seed. No CLI code here; progress goes through a callback.
+round trip, on a held-out sample drawn with its own seed, and on a small fixed sample stored next to the weights
+(``toy_upstream_heldout.npz``), which lets anyone check the card without re-rendering. No CLI code here; progress
+goes through a callback.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import platform
@@ -19,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from timm.models.vision_transformer import VisionTransformer
@@ -30,20 +34,21 @@ from vptstudy.models import toy
 from vptstudy.train import warmup_cosine
 
 Callback = Callable[[str, dict[str, Any]], None]
+HELDOUT_SEED, HELDOUT_IMAGES = 77_777, 256  # the packaged sample: its own seed, never drawn by pretraining
 
 
 @dataclass(frozen=True)
 class PretrainConfig:
     """Settings of ``vptstudy pretrain-toy``; the card records them with the command that rebuilds the weights."""
 
-    steps: int = 2000
-    batch_size: int = 128
+    steps: int = 7000
+    batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 0.05
-    warmup_steps: int = 100
+    warmup_steps: int = 350
     seed: int = 0
     eval_images: int = 2000
-    curve_every: int = 200
+    curve_every: int = 500
     curve_images: int = 500
     threads: int | None = None  # CPU threads for torch (None: torch's default); 1 is fastest on a busy machine
     out_dir: str = str(toy.ASSETS)
@@ -145,12 +150,42 @@ def pretrain_toy(cfg: PretrainConfig, callback: Callback = _quiet) -> dict[str, 
     toy.save_weights(model, weights, keep_head=True)
     callback("eval", {"images": cfg.eval_images})
     final_loss, final_acc = evaluate_shipped(weights, cfg.eval_images, toy_tasks.UPSTREAM_EVAL_SEED)
+    sample = write_heldout_sample(out / toy.TOY_HELDOUT.name)
     card = _card(cfg, model, weights, curve, final_loss, final_acc, train_seconds, time.perf_counter() - start)
+    card["packaged_sample"] = score_packaged_sample(weights, sample)
     tmp = out / (toy.TOY_CARD.name + ".tmp")
     tmp.write_text(json.dumps(card, indent=2) + "\n")
     tmp.replace(out / toy.TOY_CARD.name)
     callback("done", card)
     return card
+
+
+def write_heldout_sample(path: Path, images: int = HELDOUT_IMAGES, seed: int = HELDOUT_SEED) -> Path:
+    """Render ``images`` upstream images with ``seed`` and store them (uint8, compressed) at ``path``."""
+    data = toy_tasks.upstream_images(images, seed)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, images=data.images.numpy(), labels=data.labels.numpy(), seed=np.int64(seed))
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(buf.getvalue())
+    tmp.replace(path)
+    return path
+
+
+def load_heldout_sample(path: Path = toy.TOY_HELDOUT) -> ImageSet:
+    """The packaged held-out upstream sample."""
+    with np.load(path) as stored:
+        return ImageSet(torch.from_numpy(stored["images"]), torch.from_numpy(stored["labels"]).long())
+
+
+def score_packaged_sample(weights: Path, sample: Path) -> dict[str, Any]:
+    """The card's entry for the packaged sample: file, size, seed and the shipped weights' accuracy on it."""
+    data = load_heldout_sample(sample)
+    model = toy.create_embedded(toy.TOY_NAME, len(toy_tasks.UPSTREAM_PAIRS), weights=str(weights))
+    toy.load_upstream_head(model, weights)
+    loss, acc = accuracy(model, data)
+    with np.load(sample) as stored:
+        seed = int(stored["seed"])
+    return {"file": sample.name, "images": len(data), "seed": seed, "top1": acc, "loss": loss}
 
 
 def evaluate_shipped(weights: Path, images: int, seed: int) -> tuple[float, float]:

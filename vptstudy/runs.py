@@ -15,9 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from vptstudy import locks
+from vptstudy import damaged, locks
 from vptstudy.atomic import atomic_write_bytes
 from vptstudy.config import RunConfig
+from vptstudy.errors import UserError
 
 CONFIG, METRICS, RESULT, TRAINABLE = "config.json", "metrics.jsonl", "result.json", "trainable.safetensors"
 
@@ -58,28 +59,53 @@ def append_jsonl(path: Path, obj: dict[str, Any]) -> None:
 
 
 def read_metrics(run: Path) -> list[dict[str, Any]]:
-    """Per-epoch records of a run; a torn last line (crash mid-write) is ignored."""
+    """Per-epoch records of a run; a torn last line (crash mid-write) is ignored, garbage before it raises
+    :class:`~vptstudy.damaged.CorruptFile`."""
     path = Path(run) / METRICS
     if not path.is_file():
         return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            break
-    return rows
+    return damaged.read_jsonl(path, torn_tail_ok=True)
 
 
 def read_result(run: Path) -> dict[str, Any] | None:
+    """``result.json`` (None while the run is unfinished); :class:`~vptstudy.damaged.CorruptFile` when damaged."""
     path = Path(run) / RESULT
-    return json.loads(path.read_text()) if path.is_file() else None
+    return damaged.read_json_object(path) if path.is_file() else None
 
 
 def read_config(run: Path) -> RunConfig:
-    """The config a run folder was made from; folders of the layout before plans (no ``layout`` key) load too."""
-    data = json.loads((Path(run) / CONFIG).read_text())
-    return RunConfig.from_dict(data["run"], layout=int(data.get("layout", 1)))
+    """The config a run folder was made from; folders of the layout before plans (no ``layout`` key) load too.
+    :class:`~vptstudy.damaged.CorruptFile` when config.json is damaged or not a run's."""
+    path = Path(run) / CONFIG
+    data = damaged.read_json_object(path)
+    try:
+        return RunConfig.from_dict(data["run"], layout=int(data.get("layout", 1)))
+    except (KeyError, TypeError, ValueError, AttributeError, UserError) as exc:
+        why = exc.what if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+        raise damaged.CorruptFile(path, f"does not describe a run ({why})") from None
+
+
+def damage(run: Path) -> list[damaged.CorruptFile]:
+    """What is damaged in a run directory: config.json and result.json that do not parse as JSON objects,
+    metrics.jsonl (a torn last line is allowed only while the run is unfinished) and, for a finished run,
+    trainable.safetensors. (Whether config.json describes a valid run is :func:`read_config`'s check.)"""
+    run = Path(run)
+    complete = is_complete(run)
+    found: list[damaged.CorruptFile] = []
+    checks = [
+        (CONFIG, lambda: damaged.read_json_object(run / CONFIG)),
+        (RESULT, lambda: read_result(run)),
+        (METRICS, lambda: damaged.read_jsonl(run / METRICS, torn_tail_ok=not complete)),
+    ]
+    if complete:
+        checks.append((TRAINABLE, lambda: damaged.check_safetensors(run / TRAINABLE)))
+    for name, check in checks:
+        if (run / name).is_file():
+            try:
+                check()
+            except damaged.CorruptFile as exc:
+                found.append(exc)
+    return found
 
 
 def is_complete(run: Path) -> bool:
@@ -98,7 +124,14 @@ owner = locks.owner
 
 def claim(run: Path) -> bool:
     """Atomically claim a run directory for this process; False when a live owner holds it (stale: taken over)."""
-    run.mkdir(parents=True, exist_ok=True)
+    try:
+        run.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file in the way, no permission, read-only disk
+        raise UserError(
+            f"cannot create run directory {str(run)!r}: {exc.strerror or type(exc).__name__}",
+            "--out-dir",
+            "pass a writable folder (not a file) as --out-dir, or out_dir in a study's [run]",
+        ) from None
     return locks.acquire(run / LOCK)
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from vptstudy import locks, runs
+from vptstudy import damaged, locks, runs
 from vptstudy.config import RunConfig
 from vptstudy.executors import ExecutorSpec, collect, execute, run_one
 from vptstudy.halving import stopped_result, successive_halving
@@ -151,6 +151,15 @@ def with_borrowed(unit: Unit, hparams: dict[str, tuple[float, float]]) -> Unit:
     return replace(unit, base=unit.base.replace(method_options=tuple(sorted(options.items()))))
 
 
+def _set_aside_if_damaged(path: Path) -> None:
+    """A damaged ``search.json`` is kept in ``rejected/`` beside it rather than silently overwritten."""
+    if path.is_file():
+        try:
+            damaged.read_json_object(path)
+        except damaged.CorruptFile:
+            damaged.set_aside([path])
+
+
 WAIT_POLL_S = 1.0  # how often a driver looks again at a run another process is training
 UNFINISHED = ("busy", "missing")
 
@@ -197,6 +206,7 @@ def record_choice(
         return  # nothing to write, so nothing to lock: a finished study reruns from a read-only folder
     with locks.held(path.with_name(path.name + ".lock")):
         if not _holds(path, record):
+            _set_aside_if_damaged(path)
             runs.atomic_write_json(path, record)
 
 

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save as safetensors_save
 
-from vptstudy import checkpoint, loggers, reuse, rungs, runs
+from vptstudy import checkpoint, damaged, loggers, reuse, rungs, runs
 from vptstudy.config import LAYOUT, RunConfig
 from vptstudy.data import TaskData, load_task_data
 from vptstudy.data.pipeline import DeviceImages
@@ -273,7 +273,8 @@ def fit(run: RunConfig | RunPlan, callback: Callback = _quiet) -> dict[str, Any]
     (``result.json`` then records ``status: failed`` and the reason).
     """
     planned = as_plan(run)
-    if runs.is_complete(planned.run_dir):  # a stat: a finished run loads no data and builds no model
+    # a stat: a finished run loads no data and builds no model (a damaged one is rerun)
+    if runs.is_complete(planned.run_dir) and not runs.damage(planned.run_dir):
         with contextlib.suppress(OSError):  # a finished run in a read-only archive is read, never changed
             runs.clear_stale_claim(planned.run_dir)  # a worker killed after result.json left its lock and checkpoint
             (planned.run_dir / runs.CHECKPOINT).unlink(missing_ok=True)
@@ -289,8 +290,9 @@ def fit(run: RunConfig | RunPlan, callback: Callback = _quiet) -> dict[str, Any]
         callback("busy", {"run_dir": str(p.run_dir)})
         return {"status": "busy", "run_dir": str(p.run_dir)}
     try:
-        if runs.is_complete(p.run_dir):  # finished by another worker between our check and our claim
+        if runs.is_complete(p.run_dir) and not runs.damage(p.run_dir):  # another worker finished it meanwhile
             return runs.read_result(p.run_dir) or {}
+        _set_aside_damage(p.run_dir, callback)
         resume = _read_checkpoint(p.run_dir, callback)
         if resume is not None and cfg.stop_epoch is not None and resume["epoch_global"] >= cfg.stop_epoch:
             # already past this rung (a later rung or a grid run trained on): nothing to train or write here
@@ -340,6 +342,22 @@ def fit(run: RunConfig | RunPlan, callback: Callback = _quiet) -> dict[str, Any]
                 tracking.close()
     finally:
         runs.release(p.run_dir)
+
+
+def _set_aside_damage(run: Path, callback: Callback) -> None:
+    """Under our claim: move damaged run files (and the result and checkpoint that go with them) to
+    ``<run>/rejected/``, so the run trains again from scratch; one warning names what was wrong."""
+    found = runs.damage(run)
+    if not found:
+        return
+    moved = damaged.set_aside([e.path for e in found] + [run / runs.RESULT, run / runs.CHECKPOINT])
+    callback(
+        "warning",
+        {
+            "message": "; ".join(e.listing for e in found)
+            + f"; moved {len(moved)} file(s) to {run / damaged.REJECTED}; training again"
+        },
+    )
 
 
 def checkpoint_due(cfg: RunConfig, epoch: int, since_last_s: float) -> bool:

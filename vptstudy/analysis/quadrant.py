@@ -21,6 +21,7 @@ import csv
 import io
 import json
 import statistics
+import sys
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -151,6 +152,7 @@ def load_fid(source: Mapping[str, float] | str | Path, option: str = "--fid") ->
 def accuracies_from_runs(root: str | Path, study: str | None = None) -> dict[str, dict[str, float]]:
     """Mean final test accuracy per task and method over seeds, from finished default-protocol final runs."""
     from vptstudy import runs
+    from vptstudy.damaged import CorruptFile
 
     root = Path(root).expanduser()
     if not root.is_dir():
@@ -159,7 +161,11 @@ def accuracies_from_runs(root: str | Path, study: str | None = None) -> dict[str
     studies: set[str] = set()
     other_regimes = 0
     for run in runs.iter_runs(root):
-        result = runs.read_result(run)
+        try:
+            result = runs.read_result(run)  # the only file read here
+        except CorruptFile as exc:  # left out of every mean, and said so
+            print(exc.listing, file=sys.stderr)
+            continue
         if not result or result.get("status") != "ok" or result.get("split") != "final":
             continue
         if result.get("shots") or result.get("train_size"):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vptstudy import runs
+from vptstudy import damaged, runs
 from vptstudy.analysis.overfitting import OVERFITTING, RULE, overfitting_verdict
 
 BASELINE = "ft"
@@ -86,6 +86,8 @@ class Report:
     failed: list[dict[str, Any]]
     incomplete: list[str]
     orphans: list[str] = field(default_factory=list)
+    corrupt: list[str] = field(default_factory=list)  # "corrupt: <path>: <why>", one per damaged file
+    corrupt_runs: int = 0  # runs left out of every mean for a damaged file
 
 
 def regime_of(result: dict[str, Any]) -> str:
@@ -125,8 +127,13 @@ def collect(root: Path) -> Report:
     """Read every run under ``root`` into tables (one per study and regime)."""
     grouped: dict[tuple[str, str], dict[str, dict[str, Cell]]] = defaultdict(lambda: defaultdict(dict))
     order: dict[tuple[str, str], tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
-    failed, incomplete, orphans = [], [], []
+    failed, incomplete, orphans, corrupt, corrupt_runs = [], [], [], [], 0
     for run in runs.iter_runs(root):
+        damage = runs.damage(run)
+        if damage:
+            corrupt.extend(e.listing for e in damage)
+            corrupt_runs += 1
+            continue
         result = runs.read_result(run)
         if result is None:
             incomplete.append(str(run))
@@ -155,7 +162,12 @@ def collect(root: Path) -> Report:
         tasks, methods = order[key]
         methods = sorted(methods, key=lambda m: (m != BASELINE, methods.index(m)))
         tables.append(Table(key[0], key[1], grouped[key], tasks, methods, {t: _task_group(t) for t in tasks}))
-    return Report(tables, failed, incomplete, orphans)
+    for search in sorted(Path(root).rglob("search.json")):  # a damaged one marks no run an orphan; listed
+        try:
+            damaged.read_json_object(search)
+        except damaged.CorruptFile as exc:
+            corrupt.append(exc.listing)
+    return Report(tables, failed, incomplete, orphans, corrupt, corrupt_runs)
 
 
 def _fmt_cell(cell: Cell | None) -> str:
@@ -225,6 +237,9 @@ def to_markdown(report: Report) -> str:
     if report.orphans:
         lines += ["## Orphan final runs (not the choice search.json records; not averaged)", ""]
         lines += [f"- {r}" for r in report.orphans] + [""]
+    if report.corrupt:
+        lines += [f"## Damaged files ({report.corrupt_runs} runs excluded from every mean)", ""]
+        lines += [f"- {line}" for line in report.corrupt] + [""]
     return "\n".join(lines)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -22,7 +23,7 @@ warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 def _too_large(path: Path, size: str) -> UserError:
     return UserError(
-        f"image {str(path)!r} is too large ({size} pixels, limit {MAX_SIDE}x{MAX_SIDE})",
+        f"image {str(path)!r} is too large ({size}, limit {MAX_SIDE}x{MAX_SIDE})",
         "decompression-bomb guard",
         "downscale or remove the file",
     )
@@ -32,12 +33,13 @@ def open_image(path: Path) -> Image.Image:
     """``Image.open(path)`` (lazy: nothing decoded yet), refused with a :class:`UserError` above ``MAX_PIXELS``."""
     try:
         img = Image.open(path)
-    except Image.DecompressionBombError as exc:
-        raise _too_large(path, "over 2x PIL's limit") from exc
+    except Image.DecompressionBombError as exc:  # PIL's message: "Image size (N pixels) exceeds limit of ..."
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        raise _too_large(path, f"{int(found.group(1)) if found else 'over 2x PIL limit'} pixels") from exc
     width, height = img.size
     if width * height > MAX_PIXELS:
         img.close()
-        raise _too_large(path, f"{width}x{height}")
+        raise _too_large(path, f"{width}x{height} = {width * height} pixels")
     return img
 
 

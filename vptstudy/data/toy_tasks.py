@@ -32,6 +32,7 @@ UPSTREAM_EVAL_SEED = 99_999  # held-out upstream sample; the pretraining stream 
 COUNT_MAX = 6
 ORIENTATION_BINS = 8
 POSITION_BINS = 8
+SHAPE_RADIUS = (0.16, 0.34)  # one-object scenes (upstream, shapes-new): at least ~10 px across at 32x32
 ORIENTATION_SPRITES = ("heart", "arrow", "ell")  # no rotational symmetry, so every angle is visible
 
 SIMILAR_DATA, DIFFERENT_DATA = "similar data", "different data"
@@ -70,7 +71,7 @@ def _pair_labels(scenes: synthetic.Scenes, pairs: torch.Tensor) -> torch.Tensor:
 
 def upstream_images(n: int, seed: int | torch.Generator, size: int = RENDER_SIZE) -> ImageSet:
     """``n`` images of the upstream task (48 shape/colour classes) from a seed or a running generator."""
-    scenes = synthetic.sample_shapes(n, seed, pairs=UPSTREAM_PAIRS)
+    scenes = synthetic.sample_shapes(n, seed, pairs=UPSTREAM_PAIRS, radius=SHAPE_RADIUS)
     return ImageSet(synthetic.render_shapes(scenes, size), _pair_labels(scenes, UPSTREAM_PAIRS))
 
 
@@ -80,7 +81,8 @@ UPSTREAM_TASK = {
     "classes": pair_names(UPSTREAM_PAIRS),
     "held_out_pairs": pair_names(NEW_PAIRS),
     "rule": "class = (shape, colour) of one object; pairs with (shape + colour) % 4 == 0 are held out",
-    "factors": "radius 0.1-0.3 of the side, uniform position inside the image, angle 0-360, colour jitter x0.8-1.05, "
+    "factors": f"radius {SHAPE_RADIUS[0]}-{SHAPE_RADIUS[1]} of the side, uniform position inside the image, "
+    "angle 0-360, colour jitter x0.8-1.05, "
     "backgrounds plain/gradient/stripes/checker/noise in muted colours",
     "eval_seed": UPSTREAM_EVAL_SEED,
 }
@@ -88,7 +90,7 @@ UPSTREAM_TASK = {
 
 # -- downstream tasks --------------------------------------------------------------------------------------
 def _shapes_new(n: int, seed: int) -> ImageSet:
-    scenes = synthetic.sample_shapes(n, seed, pairs=NEW_PAIRS)
+    scenes = synthetic.sample_shapes(n, seed, pairs=NEW_PAIRS, radius=SHAPE_RADIUS)
     return ImageSet(synthetic.render_shapes(scenes, RENDER_SIZE), _pair_labels(scenes, NEW_PAIRS))
 
 

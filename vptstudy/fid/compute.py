@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from vptstudy import validate
 from vptstudy.config import PAPER_MODEL
 from vptstudy.errors import UserError
 from vptstudy.fid.extractors import FeatureExtractor, make_extractor
@@ -167,6 +168,7 @@ def _validate(req: FidRequest) -> None:
         raise UserError("nothing to do", "--task", "name at least one --task, or pass --save-stats FILE")
     if req.split not in SPLITS:
         raise UserError(f"unknown split {req.split!r}", "--split", f"use one of {', '.join(SPLITS)}")
+    validate.seed(req.seed, "--seed")
     if req.max_images is not None and req.max_images < 2:
         raise UserError(f"invalid --max-images {req.max_images}", "--max-images", "a covariance needs at least 2")
     if req.batch_size < 1:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from vptstudy import runs
+from vptstudy import damaged, runs
 from vptstudy.config import RunConfig
 from vptstudy.errors import UserError
 from vptstudy.methods import METHODS
@@ -27,7 +26,7 @@ class Run:
 
     @cached_property
     def meta(self) -> dict[str, Any]:
-        return json.loads((self.path / runs.CONFIG).read_text())
+        return damaged.read_json_object(self.path / runs.CONFIG)
 
     @cached_property
     def result(self) -> dict[str, Any] | None:
@@ -47,16 +46,40 @@ class Run:
         return f"{self.cfg.method} seed{self.cfg.seed}" + ("" if regime in ("tune", "final") else f" {regime}")
 
 
-def find_runs(paths: Iterable[str | Path], complete: bool = False) -> list[Run]:
-    """Every run directory at or under ``paths`` (sorted, no duplicates); ``complete`` keeps finished ones only."""
+def find_runs(paths: Iterable[str | Path], complete: bool = False, corrupt: list[str] | None = None) -> list[Run]:
+    """Every run directory at or under ``paths`` (sorted, no duplicates); ``complete`` keeps finished ones only.
+
+    A run with a damaged file is left out; its ``corrupt: <path>: <why>`` lines go to ``corrupt`` when given.
+    """
     found: dict[Path, Run] = {}
     given = [Path(p) for p in paths]
+    excluded: set[Path] = set()
     for path in given:
         if not path.exists():
             raise UserError(f"{str(path)!r} does not exist", str(path), "pass run directories or a folder of runs")
         for run in runs.iter_runs(path):
-            if not complete or runs.is_complete(run):
-                found.setdefault(run.resolve(), Run(run))
+            if run.resolve() in found or run.resolve() in excluded:
+                continue
+            if complete and not runs.is_complete(run):
+                continue
+            damage = runs.damage(run)
+            if not damage:
+                try:
+                    runs.read_config(run)  # every figure reads the config
+                except damaged.CorruptFile as exc:
+                    damage = [exc]
+            if damage:
+                excluded.add(run.resolve())
+                if corrupt is not None:
+                    corrupt.extend(e.listing for e in damage)
+                continue
+            found[run.resolve()] = Run(run)
+    if not found and excluded:
+        raise UserError(
+            f"every run found is damaged ({len(excluded)})",
+            ", ".join(str(p) for p in given),
+            "see `vptstudy report` for the damaged files; rerun the sweep to train them again",
+        )
     if not found:
         where = ", ".join(str(p) for p in given) or "no paths given"
         kind = "finished runs" if complete else "runs"

@@ -1,4 +1,4 @@
-"""Adapter: a bottleneck MLP with a residual connection on the output of attention and/or MLP sublayers (AdamW).
+"""Adapter: a bottleneck MLP with a residual connection on the output of attention and/or MLP sublayers (SGD, as every frozen-backbone method).
 
 Options: ``where`` (``mlp``: after each block's MLP, the Pfeiffer placement of VPT's adapter baseline; ``attn``; or
 ``both``: after attention and MLP, as Houlsby et al.), ``reduction`` (8: bottleneck = width / 8) or ``bottleneck``
@@ -16,7 +16,7 @@ from torch import nn
 
 from vptstudy.config import RunConfig
 from vptstudy.errors import UserError
-from vptstudy.methods.base import ADAMW_LR_GRID, WD_GRID, Method, Phase, train_head_and
+from vptstudy.methods.base import SGD_LR_GRID, WD_GRID, Method, Phase, train_head_and
 from vptstudy.methods.modules import adapter_param_names, block_dim, method_options, transformer_blocks
 
 OPTIONS = {"where": "mlp", "reduction": 8, "bottleneck": 0}
@@ -86,10 +86,10 @@ def prepare_adapter(model: nn.Module, cfg: RunConfig, gen: torch.Generator) -> N
 
 ADAPTER = Method(
     name="adapter",
-    summary="Adapter: zero-initialised bottleneck MLPs after each block's MLP (where/reduction options) + head (AdamW)",
-    phases=(Phase("train", "adamw", prepare_adapter),),
-    lr_grid=ADAMW_LR_GRID,
+    summary="Adapter: zero-initialised bottleneck MLPs after each block's MLP (where/reduction options) + head (SGD)",
+    phases=(Phase("train", "sgd", prepare_adapter),),
+    lr_grid=SGD_LR_GRID,
     wd_grid=WD_GRID,
-    default_lr=0.001,
+    default_lr=0.05,
     default_wd=0.0001,
 )

@@ -1,4 +1,4 @@
-"""LoRA: a trainable low-rank update ``(alpha / r) * B A`` on frozen linear layers (AdamW).
+"""LoRA: a trainable low-rank update ``(alpha / r) * B A`` on frozen linear layers (SGD, as every frozen-backbone method).
 
 Options: ``rank`` (8), ``alpha`` (8.0; the update is scaled by ``alpha / rank``), ``targets`` (the layers adapted in
 every block, comma-separated name suffixes; default ``attn.qkv,attn.proj``), ``dropout`` (0.0, on the LoRA input).
@@ -16,7 +16,7 @@ from torch import nn
 
 from vptstudy.config import RunConfig
 from vptstudy.errors import UserError
-from vptstudy.methods.base import ADAMW_LR_GRID, WD_GRID, Method, Phase, train_head_and
+from vptstudy.methods.base import SGD_LR_GRID, WD_GRID, Method, Phase, train_head_and
 from vptstudy.methods.modules import adapter_param_names, method_options, named_linears, replace_module
 
 OPTIONS = {"rank": 8, "alpha": 8.0, "targets": "attn.qkv,attn.proj", "dropout": 0.0}
@@ -110,11 +110,11 @@ def prepare_lora(model: nn.Module, cfg: RunConfig, gen: torch.Generator) -> None
 
 LORA = Method(
     name="lora",
-    summary="LoRA: low-rank updates of attention qkv/proj (rank, alpha options) + head train (AdamW)",
-    phases=(Phase("train", "adamw", prepare_lora),),
-    lr_grid=ADAMW_LR_GRID,
+    summary="LoRA: low-rank updates of attention qkv/proj (rank, alpha options) + head train (SGD)",
+    phases=(Phase("train", "sgd", prepare_lora),),
+    lr_grid=SGD_LR_GRID,
     wd_grid=WD_GRID,
-    default_lr=0.001,
+    default_lr=0.05,
     default_wd=0.0001,
     inert_options={"dropout": "the backbone is held in eval mode, so LoRA's input dropout never acts"},
 )

@@ -1,4 +1,4 @@
-"""Partial-k: the last k transformer blocks, everything after them (final norm) and the head train (AdamW).
+"""Partial-k: the last k transformer blocks, everything after them (final norm) and the head train (SGD, as every frozen-backbone method).
 
 Option ``k`` (1). Blocks count across Swin stages too; a Swin stage's patch merging that lies after the first tuned
 block trains with it. ``k = 0`` is the linear probe. The backbone runs in eval mode (no dropout or drop-path), the tuned
@@ -12,7 +12,7 @@ from torch import nn
 
 from vptstudy.config import RunConfig
 from vptstudy.errors import UserError
-from vptstudy.methods.base import ADAMW_LR_GRID, WD_GRID, Method, Phase, train_head_and
+from vptstudy.methods.base import SGD_LR_GRID, WD_GRID, Method, Phase, train_head_and
 from vptstudy.methods.modules import method_options, transformer_blocks
 
 OPTIONS = {"k": 1}
@@ -39,10 +39,10 @@ def prepare_partial_k(model: nn.Module, cfg: RunConfig, gen: torch.Generator) ->
 
 PARTIAL_K = Method(
     name="partial-k",
-    summary="Partial-k: the last k blocks (option k, default 1) + final norm + head train (AdamW)",
-    phases=(Phase("train", "adamw", prepare_partial_k),),
-    lr_grid=ADAMW_LR_GRID,
+    summary="Partial-k: the last k blocks (option k, default 1) + final norm + head train (SGD)",
+    phases=(Phase("train", "sgd", prepare_partial_k),),
+    lr_grid=SGD_LR_GRID,
     wd_grid=WD_GRID,
-    default_lr=0.0005,
+    default_lr=0.05,
     default_wd=0.001,
 )

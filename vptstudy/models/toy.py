@@ -18,10 +18,11 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 TOY_NAME = "toy-vit"
 TOY_WEIGHTS = ASSETS / "toy_vit.safetensors"
 TOY_CARD = ASSETS / "toy_vit.json"
+TOY_HELDOUT = ASSETS / "toy_upstream_heldout.npz"  # a fixed held-out upstream sample the card scores (uint8)
 UPSTREAM_HEAD = "upstream_head."  # key prefix of the pretraining classifier stored next to the backbone
 TOY_ARCH: dict[str, Any] = {
     "img_size": 32,
-    "patch_size": 4,
+    "patch_size": 8,
     "embed_dim": 128,
     "depth": 6,
     "num_heads": 4,
@@ -44,7 +45,7 @@ EMBEDDED: dict[str, EmbeddedSpec] = {
         TOY_ARCH,
         TOY_WEIGHTS,
         TOY_CARD,
-        "6-block, 128-wide ViT on 32x32 inputs, pretrained offline on synthetic shapes",
+        "6-block, 128-wide ViT (8x8 patches) on 32x32 inputs, pretrained offline on synthetic shapes",
     ),
 }
 
