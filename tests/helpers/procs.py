@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 PR_SET_CHILD_SUBREAPER = 36
-# Started once per session by multiprocessing's spawn context (the in-process executor) and meant to outlive tests.
-SESSION_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
+# Started once per session and meant to outlive a test: multiprocessing's helpers (the in-process executor's spawn
+# context) and wandb's service, which watches our pid (--pid) and exits with the session.
+SESSION_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver", "wandb-core")
 
 
 def become_subreaper() -> bool:
