@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.procs import own_group
+from tests.helpers.procs import live_group_members, own_group
 from vptstudy import runs
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
@@ -55,9 +55,7 @@ def wait_for_training(proc: subprocess.Popen, out: Path, epochs: int = 1, timeou
 def group_gone(pgid: int, timeout: float = 60) -> bool:
     deadline = time.time() + timeout
     while time.time() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
+        if not live_group_members(pgid):
             return True
         time.sleep(0.2)
     return False

@@ -44,6 +44,30 @@ def _table() -> dict[int, tuple[int, str]]:
     return table
 
 
+def live_group_members(pgid: int) -> list[int]:
+    """The processes of group ``pgid`` that still run. Zombies do not count: as the session is the reaper of
+    orphans, a worker whose driver exited is our zombie until reaped, so those (never the leader, which its test
+    waits for) are reaped here."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[2]) != pgid:
+            continue
+        pid = int(entry.name)
+        if fields[0] != "Z":
+            members.append(pid)
+        elif pid != pgid and int(fields[1]) == os.getpid():
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+    return members
+
+
 def _cmdline(pid: int) -> str:
     try:
         return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
