@@ -16,8 +16,10 @@ import torch.nn.functional as F
 
 from vptstudy.config import RunConfig
 from vptstudy.methods import METHODS, get_method
+from vptstudy.models.build import build_model
+from vptstudy.optim import phase_optimizer
 from vptstudy.plan import plan
-from vptstudy.train import build_model, phase_optimizer, train_step
+from vptstudy.train import train_step
 
 CLASSES = 5
 STEPS = 2

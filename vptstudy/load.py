@@ -10,9 +10,9 @@ from safetensors.torch import load_file
 from vptstudy import damaged, runs
 from vptstudy.errors import UserError
 from vptstudy.methods import get_method
+from vptstudy.models.build import build_model
 from vptstudy.models.prompts import PromptedViT
 from vptstudy.plan import plan
-from vptstudy.train import build_model
 
 
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> PromptedViT:

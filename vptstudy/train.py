@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import math
 import shutil
 import time
 from collections.abc import Callable
@@ -30,93 +29,20 @@ from vptstudy import checkpoint, damaged, loggers, reuse, rungs, runs
 from vptstudy.config import LAYOUT, RunConfig
 from vptstudy.data import TaskData, load_task_data
 from vptstudy.data.pipeline import DeviceImages
-from vptstudy.errors import RunFailed, UserError
+from vptstudy.device import eval_batch_size, resolve_device, use_bf16
+from vptstudy.errors import RunFailed
 from vptstudy.methods import Method, count_parameters, get_method
-from vptstudy.models.backbones import create_backbone
+from vptstudy.models.build import build_model
 from vptstudy.models.prompts import PromptedViT
-from vptstudy.models.wrap import no_weight_decay_names, wrap_backbone
-from vptstudy.plan import PhasePlan, RunPlan, plan
+from vptstudy.optim import phase_optimizer
+from vptstudy.plan import RunPlan, as_plan
 
 Callback = Callable[[str, dict[str, Any]], None]
 TEST_SUBSAMPLE_SEED = 0
-EVAL_BATCH = 256
 
 
 def _quiet(event: str, info: dict[str, Any]) -> None:
     return None
-
-
-def eval_batch_size(batch_size: int) -> int:
-    """The evaluation batch: the training batch, at least ``EVAL_BATCH`` (inference needs no small batches)."""
-    return max(batch_size, EVAL_BATCH)
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when present; asking for CUDA without it is a user error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"unknown device {name!r}", "--device", "use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError("CUDA was asked for but is not available", "--device", "use --device cpu or auto")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise UserError(
-            f"no CUDA device {device.index}",
-            "--device",
-            f"this machine has {torch.cuda.device_count()} GPU(s)",
-        )
-    return device
-
-
-def use_bf16(cfg: RunConfig, device: torch.device) -> bool:
-    return cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
-
-
-def param_groups(model: PromptedViT, weight_decay: float) -> list[dict[str, Any]]:
-    """Trainable parameters split into decayed (matrices, prompts) and not decayed (biases, norms, embeddings)."""
-    skip = no_weight_decay_names(model)
-    decay, no_decay = [], []
-    for name, param in model.trainable_parameters():
-        (no_decay if param.ndim <= 1 or name in skip else decay).append(param)
-    groups = [{"params": decay, "weight_decay": weight_decay}]
-    if no_decay:
-        groups.append({"params": no_decay, "weight_decay": 0.0})
-    return groups
-
-
-def make_optimizer(kind: str, groups: list[dict[str, Any]], lr: float, device: torch.device) -> torch.optim.Optimizer:
-    fused = {"fused": True} if device.type == "cuda" else {}
-    if kind == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=0.9, **fused)
-    if kind == "adamw":
-        return torch.optim.AdamW(groups, lr=lr, **fused)
-    raise ValueError(f"unknown optimizer {kind!r}")
-
-
-def phase_optimizer(
-    model: PromptedViT, php: PhasePlan, steps_per_epoch: int, device: torch.device
-) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR, int]:
-    """A phase's optimizer at its scaled lr, and its warm-up + cosine schedule (per step); also the total steps."""
-    optimizer = make_optimizer(php.optimizer, param_groups(model, php.weight_decay), php.lr, device)
-    total_steps = php.epochs * steps_per_epoch
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, warmup_cosine(total_steps, php.warmup_epochs * steps_per_epoch)
-    )
-    return optimizer, schedule, total_steps
-
-
-def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
-    """LR factor per optimizer step: linear warm-up to 1, then cosine decay to 0 at ``total_steps``."""
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
-
-    return factor
 
 
 @torch.inference_mode()
@@ -200,11 +126,6 @@ class Prepared:
         return self.plan.resolved
 
 
-def as_plan(run: RunConfig | RunPlan) -> RunPlan:
-    """A run's plan: resolved once at an entry point and passed on as it is."""
-    return run if isinstance(run, RunPlan) else plan(run)
-
-
 def prepare(run: RunConfig | RunPlan, callback: Callback = _quiet) -> Prepared:
     """Validate the plan, load the data and build the model; raises :class:`UserError` before any write."""
     p = as_plan(run)
@@ -215,23 +136,6 @@ def prepare(run: RunConfig | RunPlan, callback: Callback = _quiet) -> Prepared:
     model = build_model(p, data.num_classes)
     method.check(model, cfg)
     return Prepared(p, method, device, data, model.to(device), p.input_size, p.run_dir)
-
-
-def build_model(run: RunConfig | RunPlan, num_classes: int) -> PromptedViT:
-    """The run's backbone with a fresh ``num_classes`` head in its tunable wrapper (seeded, on the CPU)."""
-    p = as_plan(run)
-    cfg = p.resolved
-    torch.manual_seed(cfg.seed)
-    backbone = create_backbone(
-        cfg.model,
-        num_classes,
-        pretrained=cfg.pretrained,
-        weights=cfg.weights,
-        img_size=cfg.img_size,
-        dropout=p.backbone_dropout,
-        head_init=p.head_init,
-    )
-    return wrap_backbone(backbone)
 
 
 def _test_subsample(data: TaskData, p: RunPlan) -> torch.Tensor | None:

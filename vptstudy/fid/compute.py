@@ -280,7 +280,7 @@ def compute_fid(req: FidRequest, progress: Progress = _quiet, extractor: Feature
     Every option is checked before any image is read. ``extractor`` overrides ``req.features`` (tests, demo).
     """
     from vptstudy.data import get_task
-    from vptstudy.train import resolve_device
+    from vptstudy.device import resolve_device
 
     start = time.perf_counter()
     _validate(req)
