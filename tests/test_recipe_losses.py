@@ -52,7 +52,7 @@ def losses_after_two_steps(name: str, monkeypatch: pytest.MonkeyPatch | None = N
     p = plan(cfg)
     torch.manual_seed(0)
     model = build_model(p, CLASSES).double()
-    prompt_gen = torch.Generator().manual_seed(cfg.seed + 1)  # as train._train
+    prompt_gen = torch.Generator().manual_seed(cfg.seed + 1)  # as train.loop.open_session
     out = []
     for index, (phase, php) in enumerate(zip(get_method(name).phases, p.phases, strict=True)):
         x, y = fixed_batch(php.batch_size, 100 + index)
