@@ -153,6 +153,7 @@ def accuracies_from_runs(root: str | Path, study: str | None = None) -> dict[str
     """Mean final test accuracy per task and method over seeds, from finished default-protocol final runs."""
     from vptstudy import runs
     from vptstudy.damaged import CorruptFile
+    from vptstudy.rundir import RunDir
 
     root = Path(root).expanduser()
     if not root.is_dir():
@@ -162,21 +163,21 @@ def accuracies_from_runs(root: str | Path, study: str | None = None) -> dict[str
     other_regimes = 0
     for run in runs.iter_runs(root):
         try:
-            result = runs.read_result(run)  # the only file read here
+            result = RunDir(run).result  # the only file read here
         except CorruptFile as exc:  # left out of every mean, and said so
             print(exc.listing, file=sys.stderr)
             continue
-        if not result or result.get("status") != "ok" or result.get("split") != "final":
+        if not result or not result.ok or result.split != "final":
             continue
-        if result.get("shots") or result.get("train_size"):
+        if result.shots or result.train_size:
             other_regimes += 1  # one-shot and data-size sweeps are other regimes
             continue
-        if (result.get("final") or {}).get("test_acc") is None:
+        if result.test_acc is None:
             continue
-        if study is not None and result.get("study") != study:
+        if study is not None and result.study != study:
             continue
-        studies.add(str(result.get("study")))
-        accs[(result["task"], result["method"])].append(float(result["final"]["test_acc"]))
+        studies.add(str(result.study))
+        accs[(result.task, result.method)].append(result.test_acc)
     if len(studies) > 1:
         raise UserError(
             f"runs of several studies under {str(root)!r}: {', '.join(sorted(studies))}",

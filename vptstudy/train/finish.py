@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -29,10 +30,8 @@ def finish(s: Session) -> dict[str, Any]:
         _save_weights(s)
     n_sub = len(s.sub) if s.sub is not None else 0
     test_n = 0 if not rungs.evaluates_test(cfg) else len(p.data.test) if full_test or s.sub is None else n_sub
-    result = outcome.build(s, final_test, "ok", None, test_n)
-    if borrowed_link := _reused_link(p.run_dir):
-        result["reused"] = borrowed_link
-    outcome.write(result, p.run_dir)
+    built = outcome.of_session(s, "ok", None, final_test=final_test, test_n=test_n)
+    result = outcome.write(dataclasses.replace(built, reused=_reused_link(p.run_dir)), p.run_dir)
     s.callback("done", result)
     return result
 

@@ -21,7 +21,7 @@ from vptstudy import checkpoint, damaged, loggers, reuse, rungs, runs
 from vptstudy.config import RunConfig
 from vptstudy.errors import RunFailed
 from vptstudy.plan import RunPlan, as_plan
-from vptstudy.train import state
+from vptstudy.train import outcome, state
 from vptstudy.train.finish import finish
 from vptstudy.train.loop import open_session, run_phase
 from vptstudy.train.prepare import Callback, Prepared, prepare, quiet, write_config
@@ -93,17 +93,7 @@ def _fit_claimed(p: Prepared, callback: Callback) -> dict[str, Any]:
         return train_run(p, tracking or callback, resume)
     except torch.OutOfMemoryError as exc:
         reason = f"out of memory: {str(exc).splitlines()[0]}"
-        failed = {
-            "task": cfg.task,
-            "method": cfg.method,
-            "model": cfg.model,
-            "seed": cfg.seed,
-            "split": cfg.split,
-            "status": "failed",
-            "reason": reason,
-            "run_dir": str(p.run_dir),
-        }
-        runs.atomic_write_json(p.run_dir / runs.RESULT, failed)
+        outcome.write(outcome.build(p, "failed", reason), p.run_dir, keep_checkpoint=True)
         raise RunFailed(reason, str(p.run_dir)) from exc
     finally:
         if tracking is not None:

@@ -254,7 +254,7 @@ def _check_divergence(
     if why is None:
         return
     reason = f"diverged: {why} in phase {phase.name}, epoch {epoch + 1}"
-    outcome.write(outcome.build(s, None, "failed", reason, diverged=True), s.p.run_dir)
+    outcome.write(outcome.of_session(s, "failed", reason, diverged=True), s.p.run_dir)
     raise RunFailed(reason, str(s.p.run_dir))
 
 
