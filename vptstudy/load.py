@@ -11,12 +11,12 @@ from vptstudy import damaged, runs
 from vptstudy.errors import UserError
 from vptstudy.methods import get_method
 from vptstudy.models.build import build_model
-from vptstudy.models.prompts import PromptedViT
+from vptstudy.models.tunable import TunableBackbone
 from vptstudy.plan import plan
 from vptstudy.rundir import RunDir
 
 
-def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> PromptedViT:
+def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> TunableBackbone:
     """The run's tuned model (backbone + stored trainable tensors) in eval mode.
 
     The backbone's pretrained weights are loaded as the run loaded them, unless the run stored every tensor

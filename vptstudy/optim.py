@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from vptstudy.models.prompts import PromptedViT
+from vptstudy.models.tunable import TunableBackbone
 from vptstudy.models.wrap import no_weight_decay_names
 from vptstudy.plan import PhasePlan
 
@@ -26,7 +26,7 @@ def decay_groups(
     return groups
 
 
-def param_groups(model: PromptedViT, weight_decay: float) -> list[dict[str, Any]]:
+def param_groups(model: TunableBackbone, weight_decay: float) -> list[dict[str, Any]]:
     """Trainable parameters split into decayed (matrices, prompts) and not decayed (biases, norms, embeddings)."""
     return decay_groups(model.trainable_parameters(), no_weight_decay_names(model), weight_decay)
 
@@ -42,7 +42,7 @@ def make_optimizer(kind: str, groups: list[dict[str, Any]], lr: float, device: t
 
 
 def phase_optimizer(
-    model: PromptedViT, php: PhasePlan, steps_per_epoch: int, device: torch.device
+    model: TunableBackbone, php: PhasePlan, steps_per_epoch: int, device: torch.device
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR, int]:
     """A phase's optimizer at its scaled lr, and its warm-up + cosine schedule (per step); also the total steps."""
     optimizer = make_optimizer(php.optimizer, param_groups(model, php.weight_decay), php.lr, device)

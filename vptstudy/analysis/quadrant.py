@@ -31,7 +31,6 @@ from vptstudy.errors import UserError
 
 FT, VPT = "ft", "vpt-deep"
 LEVELS = ("low", "high")
-GROUP_ORDER = ("natural", "specialized", "structured", "fgvc", "toy", "custom")
 PAPER_EXPECTS = {("low", "low"): "vpt", ("high", "low"): "ft", ("low", "high"): "vpt", ("high", "high"): "vpt"}
 
 Accuracies = Mapping[str, Mapping[str, float]]
@@ -222,6 +221,8 @@ def _registry(task: str) -> tuple[str, str] | None:
 
 
 def _order(rows: list[QuadrantRow]) -> list[QuadrantRow]:
+    from vptstudy.data.tasks import GROUP_ORDER
+
     def key(item: tuple[int, QuadrantRow]) -> tuple[int, int]:
         index, row = item
         return (GROUP_ORDER.index(row.group) if row.group in GROUP_ORDER else len(GROUP_ORDER), index)

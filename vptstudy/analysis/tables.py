@@ -23,7 +23,6 @@ from vptstudy.results import RunResult
 from vptstudy.rundir import RunDir
 
 BASELINE = "ft"
-GROUP_ORDER = ("natural", "specialized", "structured", "fgvc", "toy", "custom")
 
 
 @dataclass
@@ -58,6 +57,8 @@ class Table:
         out: dict[str, list[str]] = defaultdict(list)
         for task in self.tasks:
             out[self.groups.get(task, "custom")].append(task)
+        from vptstudy.data.tasks import GROUP_ORDER
+
         return dict(sorted(out.items(), key=lambda kv: GROUP_ORDER.index(kv[0]) if kv[0] in GROUP_ORDER else 99))
 
     def wins(self, method: str, tasks: list[str]) -> int | None:

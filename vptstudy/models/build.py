@@ -6,12 +6,12 @@ import torch
 
 from vptstudy.config import RunConfig
 from vptstudy.models.backbones import create_backbone
-from vptstudy.models.prompts import PromptedViT
+from vptstudy.models.tunable import TunableBackbone
 from vptstudy.models.wrap import wrap_backbone
 from vptstudy.plan import RunPlan, as_plan
 
 
-def build_model(run: RunConfig | RunPlan, num_classes: int) -> PromptedViT:
+def build_model(run: RunConfig | RunPlan, num_classes: int) -> TunableBackbone:
     """The run's backbone with a fresh ``num_classes`` head in its tunable wrapper (seeded, on the CPU)."""
     p = as_plan(run)
     cfg = p.resolved

@@ -16,7 +16,7 @@ from vptstudy.data import TaskData, load_task_data
 from vptstudy.device import resolve_device, use_bf16
 from vptstudy.methods import Method, get_method
 from vptstudy.models.build import build_model
-from vptstudy.models.prompts import PromptedViT
+from vptstudy.models.tunable import TunableBackbone
 from vptstudy.plan import RunPlan, as_plan
 
 Callback = Callable[[str, dict[str, Any]], None]
@@ -36,7 +36,7 @@ class Prepared:
     method: Method
     device: torch.device
     data: TaskData
-    model: PromptedViT
+    model: TunableBackbone
     input_size: int
     run_dir: Path
 
