@@ -177,6 +177,9 @@ def execute(configs: list[RunConfig], spec: ExecutorSpec, callback: Callback | N
                     proc.terminate()
             for proc in procs:
                 proc.join(timeout=WORKER_EXIT_S)
+                if proc.is_alive():  # stuck while unwinding: never leave it behind (its lock is then stale)
+                    proc.kill()
+                    proc.join()
     else:
         _run_slurm(payload, configs, spec, callback)
     return [collect(c) for c in configs]
