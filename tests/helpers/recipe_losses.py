@@ -17,8 +17,10 @@ import torch.nn.functional as F
 
 from vptstudy.config import RunConfig
 from vptstudy.methods import METHODS, get_method
+from vptstudy.models.build import build_model
+from vptstudy.optim import phase_optimizer
 from vptstudy.plan import plan
-from vptstudy.train import build_model, phase_optimizer, train_step
+from vptstudy.train import train_step
 
 CLASSES = 5
 STEPS = 2
@@ -51,7 +53,7 @@ def losses_after_two_steps(name: str, monkeypatch: pytest.MonkeyPatch | None = N
     p = plan(cfg)
     torch.manual_seed(0)
     model = build_model(p, CLASSES).double()
-    prompt_gen = torch.Generator().manual_seed(cfg.seed + 1)  # as train._train
+    prompt_gen = torch.Generator().manual_seed(cfg.seed + 1)  # as train.loop.open_session
     out = []
     for index, (phase, php) in enumerate(zip(get_method(name).phases, p.phases, strict=True)):
         x, y = fixed_batch(php.batch_size, 100 + index)
