@@ -1379,7 +1379,3 @@ def _main() -> None:
         print(f"vptstudy: interrupted; {signals.RESUME_HINT}", file=sys.stderr)
     if isinstance(code, int) and code:
         sys.exit(code)
-
-
-if __name__ == "__main__":
-    main()
