@@ -59,42 +59,6 @@ NormalizeOpt = Annotated[
 LoggerOpt = Annotated[
     str | None, typer.Option("--logger", metavar="NAME", help="Also stream each epoch to tensorboard or wandb.")
 ]
-ExecutorOpt = Annotated[str, typer.Option("--executor", help="local (default) or slurm (submitit).")]
-GpusOpt = Annotated[str | None, typer.Option("--gpus", help="Local: GPU ids for one worker each, e.g. 0,1.")]
-WorkersPerGpuOpt = Annotated[int, typer.Option("--workers-per-gpu", help="Local: workers per listed GPU.")]
-WorkersOpt = Annotated[int, typer.Option("--workers", help="Local without --gpus: CPU worker processes.")]
-PartitionOpt = Annotated[str | None, typer.Option("--partition", help="Slurm partition.")]
-TimeOpt = Annotated[int, typer.Option("--time", help="Slurm time limit per job, minutes.")]
-RunsPerJobOpt = Annotated[int, typer.Option("--runs-per-job", help="Slurm: runs per array task.")]
-ParallelOpt = Annotated[int, typer.Option("--array-parallelism", help="Slurm: array tasks at once.")]
-
-
-def executor_spec(
-    executor: str,
-    gpus: str | None,
-    workers_per_gpu: int,
-    workers: int,
-    partition: str | None,
-    time_min: int,
-    runs_per_job: int,
-    array_parallelism: int,
-):
-    from vptstudy.executors import ExecutorSpec
-
-    ids = ints(gpus, "--gpus") or ()
-    validate.gpus(ids)
-    return ExecutorSpec(
-        kind=executor,
-        gpus=ids,
-        workers_per_gpu=workers_per_gpu,
-        workers=workers,
-        partition=partition,
-        time_min=time_min,
-        runs_per_job=runs_per_job,
-        array_parallelism=array_parallelism,
-    )
-
-
 DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Print the resolved plans, the run count and the images; run nothing.")
 ]

@@ -7,21 +7,13 @@ from typing import Annotated
 
 import typer
 
+from vptstudy.cli.executor_options import ExecutorOptions, with_executor
 from vptstudy.cli.options import (
     DryRunOpt,
-    ExecutorOpt,
-    GpusOpt,
     JsonOpt,
     LoggerOpt,
     NormalizeOpt,
-    ParallelOpt,
-    PartitionOpt,
-    RunsPerJobOpt,
-    TimeOpt,
-    WorkersOpt,
-    WorkersPerGpuOpt,
     check_json,
-    executor_spec,
     ints,
 )
 from vptstudy.cli.running import execute_study
@@ -113,6 +105,7 @@ def _sweep_run(
     }
 
 
+@with_executor
 def sweep_datasize(
     study_file: StudyFileOpt = None,
     task: TaskListOpt = None,
@@ -134,14 +127,7 @@ def sweep_datasize(
     normalize: NormalizeOpt = "imagenet",
     halving: HalvingOpt = False,
     name: Annotated[str, typer.Option("--name", help="Study name.")] = "datasize",
-    executor: ExecutorOpt = "local",
-    gpus: GpusOpt = None,
-    workers_per_gpu: WorkersPerGpuOpt = 1,
-    workers: WorkersOpt = 1,
-    partition: PartitionOpt = None,
-    time: TimeOpt = 240,
-    runs_per_job: RunsPerJobOpt = 1,
-    array_parallelism: ParallelOpt = 64,
+    executor: ExecutorOptions = ExecutorOptions(),
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -174,12 +160,13 @@ def sweep_datasize(
     )
     execute_study(
         study,
-        executor_spec(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism),
+        executor.spec(),
         dry_run,
         as_json,
     )
 
 
+@with_executor
 def sweep_oneshot(
     study_file: StudyFileOpt = None,
     task: TaskListOpt = None,
@@ -210,14 +197,7 @@ def sweep_oneshot(
     normalize: NormalizeOpt = "imagenet",
     halving: HalvingOpt = False,
     name: Annotated[str, typer.Option("--name", help="Study name.")] = "oneshot",
-    executor: ExecutorOpt = "local",
-    gpus: GpusOpt = None,
-    workers_per_gpu: WorkersPerGpuOpt = 1,
-    workers: WorkersOpt = 1,
-    partition: PartitionOpt = None,
-    time: TimeOpt = 240,
-    runs_per_job: RunsPerJobOpt = 1,
-    array_parallelism: ParallelOpt = 64,
+    executor: ExecutorOptions = ExecutorOptions(),
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -241,24 +221,18 @@ def sweep_oneshot(
     study = _sweep_study("oneshot", study_file, name, task, method, seeds, search, run, section)
     execute_study(
         study,
-        executor_spec(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism),
+        executor.spec(),
         dry_run,
         as_json,
     )
 
 
+@with_executor
 def run_cmd(
     study_file: Annotated[Path, typer.Argument(help="Study TOML file, e.g. studies/vtab1k.toml.")],
     out_dir: Annotated[Path | None, typer.Option(help="Root folder of run directories (default: the study's).")] = None,
     logger: LoggerOpt = None,
-    executor: ExecutorOpt = "local",
-    gpus: GpusOpt = None,
-    workers_per_gpu: WorkersPerGpuOpt = 1,
-    workers: WorkersOpt = 1,
-    partition: PartitionOpt = None,
-    time: TimeOpt = 240,
-    runs_per_job: RunsPerJobOpt = 1,
-    array_parallelism: ParallelOpt = 64,
+    executor: ExecutorOptions = ExecutorOptions(),
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -275,7 +249,7 @@ def run_cmd(
         study = dataclasses.replace(study, run={**study.run, "logger": logger})
     execute_study(
         study,
-        executor_spec(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism),
+        executor.spec(),
         dry_run,
         as_json,
     )

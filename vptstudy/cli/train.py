@@ -9,21 +9,13 @@ import typer
 from typer.core import TyperCommand
 
 from vptstudy import validate
+from vptstudy.cli.executor_options import ExecutorOptions, with_executor
 from vptstudy.cli.options import (
     DryRunOpt,
-    ExecutorOpt,
-    GpusOpt,
     JsonOpt,
     LoggerOpt,
     NormalizeOpt,
-    ParallelOpt,
-    PartitionOpt,
-    RunsPerJobOpt,
-    TimeOpt,
-    WorkersOpt,
-    WorkersPerGpuOpt,
     check_json,
-    executor_spec,
     floats,
     ints,
     method_options,
@@ -45,6 +37,7 @@ class TrainCommand(TyperCommand):
         super().format_help(ctx, formatter)
 
 
+@with_executor
 def train(
     task: Annotated[str, typer.Option(help="Task name (see `vptstudy tasks`), e.g. toy/digits.")],
     method: Annotated[str, typer.Option(help="A registered method (listed by --help).")],
@@ -111,14 +104,7 @@ def train(
     lrs: Annotated[str | None, typer.Option(help="Search: base lrs, e.g. 1,0.5 (default: method's grid).")] = None,
     wds: Annotated[str | None, typer.Option(help="Search: weight decays (default: the paper's grid).")] = None,
     seeds: Annotated[str | None, typer.Option(help="Search: final seeds (default 42,44,82,100,800).")] = None,
-    executor: ExecutorOpt = "local",
-    gpus: GpusOpt = None,
-    workers_per_gpu: WorkersPerGpuOpt = 1,
-    workers: WorkersOpt = 1,
-    partition: PartitionOpt = None,
-    time: TimeOpt = 240,
-    runs_per_job: RunsPerJobOpt = 1,
-    array_parallelism: ParallelOpt = 64,
+    executor: ExecutorOptions = ExecutorOptions(),
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -164,7 +150,7 @@ def train(
         rungs=ints(rungs, "--rungs") or (),
     )
     validate.method_options(cfg.method, cfg.method_options)
-    validate.gpus(ints(gpus, "--gpus") or ())  # also without --search, where --gpus would be ignored
+    executor.gpu_ids()  # also without --search, where --gpus would be ignored
     check_json(dry_run, as_json)
     if search is not None:
         from vptstudy.config import FINAL_SEEDS
@@ -191,7 +177,7 @@ def train(
         )
         execute_study(
             plan,
-            executor_spec(executor, gpus, workers_per_gpu, workers, partition, time, runs_per_job, array_parallelism),
+            executor.spec(),
             dry_run,
             as_json,
         )

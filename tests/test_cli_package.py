@@ -1,0 +1,47 @@
+"""The cli package: the executor options are declared once and reach every command that runs a study."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from vptstudy import cli
+from vptstudy.cli.executor_options import ExecutorOptions
+
+EXECUTOR_FLAGS = {
+    "--executor",
+    "--gpus",
+    "--workers-per-gpu",
+    "--workers",
+    "--partition",
+    "--time",
+    "--runs-per-job",
+    "--array-parallelism",
+}
+STUDY_COMMANDS = ("train", "run", "sweep-datasize", "sweep-oneshot")
+
+
+def _flags(name: str) -> list[str]:
+    command = typer.main.get_command(cli.app).commands[name]  # type: ignore[attr-defined]
+    return [opt for param in command.params for opt in getattr(param, "opts", [])]
+
+
+def test_every_study_command_has_the_executor_options_before_dry_run() -> None:
+    for name in STUDY_COMMANDS:
+        flags = _flags(name)
+        assert EXECUTOR_FLAGS <= set(flags), name
+        assert max(flags.index(f) for f in EXECUTOR_FLAGS) < flags.index("--dry-run"), name
+
+
+def test_executor_options_are_declared_in_one_place() -> None:
+    sources = {p.name: p.read_text() for p in Path(cli.__file__).parent.glob("*.py")}
+    for flag in EXECUTOR_FLAGS:
+        declared = [name for name, text in sources.items() if f'"{flag}"' in text]
+        assert declared == ["executor_options.py"], (flag, declared)
+
+
+def test_executor_options_build_the_spec(monkeypatch) -> None:
+    monkeypatch.setattr("vptstudy.executors.usable_cores", lambda: 2)
+    spec = ExecutorOptions(workers=2, runs_per_job=2, time=30).spec()
+    assert (spec.kind, spec.workers, spec.runs_per_job, spec.time_min, spec.gpus) == ("local", 2, 2, 30, ())
