@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
 import typer
 
+from tests.cli_helpers import run_cli
 from vptstudy import cli
 from vptstudy.cli.executor_options import ExecutorOptions
 
@@ -45,3 +48,23 @@ def test_executor_options_build_the_spec(monkeypatch) -> None:
     monkeypatch.setattr("vptstudy.executors.usable_cores", lambda: 2)
     spec = ExecutorOptions(workers=2, runs_per_job=2, time=30).spec()
     assert (spec.kind, spec.workers, spec.runs_per_job, spec.time_min, spec.gpus) == ("local", 2, 2, 30, ())
+
+
+@pytest.mark.parametrize("given", [["--lr", "0.1"], ["--wd", "0"], ["--seed", "42"], ["--split", "final"]])
+def test_search_with_an_option_of_one_run_is_an_error(given, capsys, monkeypatch) -> None:
+    argv = ["train", "--task", "toy/digits", "--method", "ft", "--model", "toy-vit", "--search", "grid"]
+    res = run_cli([*argv, *given, "--dry-run"], capsys, monkeypatch)
+    assert res.code == 2 and res.out == ""
+    assert res.err.strip().splitlines() == [
+        f"vptstudy: error: {given[0]} sets one run, --search sets it per run ({given[0]}): "
+        "leave it out (a search tries --lrs x --wds on split tune, then trains --seeds on split final)"
+    ]
+
+
+def test_search_study_is_validated_like_a_study_file(capsys, monkeypatch) -> None:
+    argv = ["train", "--task", "toy/digits", "--method", "ft", "--model", "toy-vit", "--search", "grid"]
+    res = run_cli([*argv, "--split-seed", "3", "--seeds", "7", "--dry-run", "--json"], capsys, monkeypatch)
+    assert res.code == 0, res.err
+    dirs = [r["run_dir"] for r in json.loads(res.out)["run_list"]]
+    assert any("/s3-tune/" in d for d in dirs) and any("/s3-final/" in d for d in dirs), dirs[:3]
+    assert all(("/s3-tune/" in d or "/s3-final/" in d) and d.endswith("/seed7") for d in dirs)

@@ -76,12 +76,11 @@ RUN_KEYS = {f.name for f in dataclasses.fields(RunConfig)} - {
     "base_lr",
     "weight_decay",
     "split",
-    "split_seed",
     "stop_epoch",
 }
 SEARCH_KEYS = {"search", "eta"}  # [run] keys of the study, not of its runs: search = "grid" | "halving"
 # Allowed in [run] of a search study; datasize/oneshot studies set them.
-REGIME_KEYS = {"train_size", "shots", "shots_protocol"}
+REGIME_KEYS = {"train_size", "shots", "shots_protocol", "split_seed"}
 PAPER_SIZES = (400, 800, 1000, 1200, 5000, 10000, 20000)
 
 

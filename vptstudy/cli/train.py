@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from typer.core import TyperCommand
@@ -24,6 +24,9 @@ from vptstudy.cli.running import execute_study, normalize_note, print_dry_run
 from vptstudy.config import PAPER_MODEL, RunConfig
 from vptstudy.errors import UserError
 
+if TYPE_CHECKING:
+    from vptstudy.study import Study
+
 
 class TrainCommand(TyperCommand):
     """``vptstudy train``, whose --method help lists the registered methods (imported only when help is shown)."""
@@ -39,6 +42,7 @@ class TrainCommand(TyperCommand):
 
 @with_executor
 def train(
+    ctx: typer.Context,
     task: Annotated[str, typer.Option(help="Task name (see `vptstudy tasks`), e.g. toy/digits.")],
     method: Annotated[str, typer.Option(help="A registered method (listed by --help).")],
     model: Annotated[str, typer.Option(help="timm ViT or Swin name (with pretrained tag) or toy-vit.")] = PAPER_MODEL,
@@ -153,34 +157,14 @@ def train(
     executor.gpu_ids()  # also without --search, where --gpus would be ignored
     check_json(dry_run, as_json)
     if search is not None:
-        from vptstudy.config import FINAL_SEEDS
-        from vptstudy.plan import search_grid
-        from vptstudy.study import RUN_KEYS, Study
-
+        _search_only(ctx)
         if search not in ("grid", "halving"):
             raise UserError(f"unknown search {search!r}", "--search", "use --search grid or --search halving")
         if eta < 2:
             raise UserError(f"invalid --eta {eta}", "--eta", "use 2 or more (3: the top third go on)")
-        default_lrs, default_wds = search_grid(method)
-        run = {k: v for k, v in cfg.to_dict().items() if k in RUN_KEYS}
-        run.update(split_seed=split_seed, method_options=cfg.method_options)
-        plan = Study(
-            name=study,
-            kind="search",
-            tasks=(task,),
-            methods=(method,),
-            seeds=ints(seeds, "--seeds") or FINAL_SEEDS,
-            run=run,
-            grid={method: (floats(lrs, "--lrs") or default_lrs, floats(wds, "--wds") or default_wds)},
-            search_mode=search,
-            eta=eta,
-        )
-        execute_study(
-            plan,
-            executor.spec(),
-            dry_run,
-            as_json,
-        )
+        grid = {k: list(v) for k, v in (("lr", floats(lrs, "--lrs")), ("wd", floats(wds, "--wds"))) if v}
+        found = _search_study(cfg, search, eta, grid, ints(seeds, "--seeds"))
+        execute_study(found, executor.spec(), dry_run, as_json)
         return
     if dry_run:
         from vptstudy.dryrun import planned
@@ -201,3 +185,35 @@ def train(
         )
     print_results([result], title="Run summary")
     normalize_note(cfg.normalize, cfg.model)  # after the work: an error stays the only line
+
+
+# options that name one run: a search sets them itself (lr, wd per candidate; tune then final; its seeds)
+ONE_RUN_OPTIONS = {"lr": "--lr", "wd": "--wd", "seed": "--seed", "split": "--split"}
+
+
+def _search_only(ctx: typer.Context) -> None:
+    """``--search`` with an option of one run is an error: the search would silently ignore it."""
+    sources = {name: ctx.get_parameter_source(name) for name in ONE_RUN_OPTIONS}
+    given = [flag for name, flag in ONE_RUN_OPTIONS.items() if getattr(sources[name], "name", "DEFAULT") != "DEFAULT"]
+    if given:
+        raise UserError(
+            f"{given[0]} sets one run, --search sets it per run",
+            given[0],
+            "leave it out (a search tries --lrs x --wds on split tune, then trains --seeds on split final)",
+        )
+
+
+def _search_study(cfg: RunConfig, mode: str, eta: int, grid: dict, seeds: tuple[int, ...] | None) -> Study:
+    """The one-task, one-method search study of ``train --search``, validated as a study file is."""
+    from vptstudy.study import RUN_KEYS, parse_study
+
+    run = {k: v for k, v in cfg.to_dict().items() if k in RUN_KEYS and v not in (None, (), {})}
+    run.update(split_seed=cfg.split_seed, search=mode, eta=eta)
+    if "rungs" in run:
+        run["rungs"] = list(run["rungs"])
+    data = {"name": cfg.study, "kind": "search", "tasks": [cfg.task], "methods": [cfg.method], "run": run}
+    if grid:
+        data["grid"] = {cfg.method: grid}
+    if seeds:
+        data["seeds"] = list(seeds)
+    return parse_study(data, "command line")
