@@ -25,7 +25,8 @@ from vptstudy.executors import ExecutorSpec
 from vptstudy.study import Study, load_study
 from vptstudy.sweep import run_study
 
-STUDIES_DIR = Path(__file__).resolve().parent.parent / "studies"
+# package data, so an installed vptstudy (not only a checkout) runs the demo; studies/demo*.toml are copies of these
+STUDIES_DIR = Path(__file__).resolve().parent / "assets" / "studies"
 FT, VPT = "ft", "vpt-deep"
 QUICK_TASKS = ("toy/shapes-new", "toy/sprites-orientation")  # one similar-data and one different-data task
 QUICK_METHODS = (FT, VPT)
@@ -52,8 +53,8 @@ def demo_studies(out_dir: Path, quick: bool, studies_dir: Path = STUDIES_DIR) ->
         if not file.is_file():
             raise UserError(
                 f"demo study {str(file)!r} not found",
-                "studies/",
-                "run the demo from a vptstudy checkout (the studies/ folder sits beside vptstudy/)",
+                str(studies_dir),
+                "reinstall vptstudy (the demo's studies ship in vptstudy/assets/studies/)",
             )
     main, sizes = (load_study(f) for f in files)
     main = dataclasses.replace(main, grid=grid_by_optimizer(main))
