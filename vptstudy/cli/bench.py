@@ -10,47 +10,6 @@ import typer
 from vptstudy.cli.options import old_name, renamed
 
 
-def _bench_table(rows: list[dict]):
-    """The bench figures as a rich table (one row per method)."""
-    from rich import box
-    from rich.table import Table as RichTable
-
-    def fmt(value: float | None, spec: str) -> str:
-        return "-" if value is None else format(value, spec)
-
-    def rate(value: float) -> str:
-        return format(value, ",.0f" if value >= 100 else ".1f")
-
-    first = rows[0]
-    table = RichTable(
-        title=f"bench: {first['model']} at {first['input_size']}px, batch {first['batch_size']} "
-        f"(eval {first['eval_batch_size']}), "
-        f"{first['device']}, {first['threads']} thread(s), {first['clock']} clock",
-        caption="images/s; overhead: real epoch / bare compute of the same work; vs FT: bare step time ratio; "
-        "warm-up: the untimed first steps (with --compile, mostly compilation)",
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-        collapse_padding=True,
-    )
-    table.add_column("method", no_wrap=True)
-    for col in ("bare", "train", "eval", "epoch", "overhead", "vs FT", "warm-up", "peak MB", "MFU %"):
-        table.add_column(col, justify="right")
-    for r in rows:
-        table.add_row(
-            r["method"],
-            rate(r["bare_images_per_s"]),
-            rate(r["train_images_per_s"]),
-            rate(r["eval_images_per_s"]),
-            f"{r['epoch_s']:.2f}s",
-            fmt(r["overhead_ratio"], ".3f"),
-            fmt(r.get("vpt_to_ft_step_ratio"), ".3f"),
-            f"{r['warmup_s']:.1f}s",
-            fmt(r["peak_memory_bytes"] / 2**20, ",.0f"),
-            fmt(None if r["mfu"] is None else 100 * r["mfu"], ".1f"),
-        )
-    return table
-
-
 def bench(
     model: Annotated[str, typer.Option(help="timm ViT name or toy-vit.")] = "toy-vit",
     method: Annotated[
@@ -85,7 +44,7 @@ def bench(
     """Training speed: bare forward+backward+step vs a real epoch with evaluation; overhead, memory, MFU."""
     from vptstudy.bench import BenchConfig
     from vptstudy.bench import bench as run_bench
-    from vptstudy.console import console
+    from vptstudy.console import bench_table, console
     from vptstudy.console import out as stdout
     from vptstudy.runs import atomic_write_json
 
@@ -123,7 +82,7 @@ def bench(
 
     json_path = renamed(json_path, old_json, "--json", "--out")
     rows = run_bench(cfg, log)
-    stdout.print(_bench_table(rows))
+    stdout.print(bench_table(rows))
     if json_path is not None:
         atomic_write_json(json_path, rows)
         stdout.print(f"wrote {json_path}", soft_wrap=True)

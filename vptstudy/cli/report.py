@@ -11,8 +11,6 @@ from vptstudy.cli.options import NormalizeOpt, old_name, renamed
 from vptstudy.config import PAPER_MODEL
 from vptstudy.errors import UserError
 
-WIDE_TASKS_TABLE = 130  # columns the tasks table needs to hold "how to get it" readably
-
 
 def tasks(
     data_root: Annotated[
@@ -22,46 +20,15 @@ def tasks(
     normalize: NormalizeOpt = "imagenet",
 ) -> None:
     """List the tasks: group, classes, task disparity, sources present on this machine and how to get the data."""
-    from rich.table import Table
-
-    from vptstudy.console import out
+    from vptstudy.console import out, print_tasks
     from vptstudy.data.paths import data_root as resolve_root
     from vptstudy.data.status import LAYOUTS, task_rows
 
     root = resolve_root(str(data_root) if data_root else None)
-    wide = out.width >= WIDE_TASKS_TABLE  # narrow terminals: preprocessing and how to get the data go below
-    table = Table(title=f"Tasks (data root: {root})", caption="; ".join(LAYOUTS))
-    for col in ("task", "group", "classes", "disparity", "prompts", *(("preprocess",) if wide else ())):
-        table.add_column(col, no_wrap=True)  # short values, and task names to copy: never broken
-    table.add_column("available here", overflow="fold")
-    if wide:
-        table.add_column("how to get it", overflow="fold")
-    rows = task_rows(root)
-    for row in rows:
-        prompts = str(row["prompts"] or "-")  # the study's per-task prompt length (VTAB-1k only)
-        cells = [row["task"], row["group"], str(row["classes"] or "from data"), row["disparity"], prompts]
-        extra = [row["preprocess"], row["available"], row["get_it"]] if wide else [row["available"]]
-        table.add_row(*cells, *extra)
-    out.print(table)
-    if not wide:
-        out.print("[bold]preprocessing and how to get the data[/]")
-        for row in rows:
-            out.print(f"  [bold]{row['task']}[/] ({row['preprocess']}): {row['get_it']}")
+    print_tasks(root, task_rows(root), LAYOUTS)
     from vptstudy.normalize import describe
 
     out.print(f"inputs for {model}: {describe(normalize, model)}", highlight=False)
-
-
-def _grid_table(title: str, header: list[str], rows: list[list[str]]):
-    """A rich table of strings with no cell broken mid-value."""
-    from rich.table import Table as RichTable
-
-    table = RichTable(title=title)
-    for col in header:
-        table.add_column(col, no_wrap=True)
-    for row in rows:
-        table.add_row(*row)
-    return table
 
 
 def report(
@@ -75,6 +42,7 @@ def report(
     """Paper-style tables: mean ± std test accuracy, group means, wins against FT; markdown + CSV."""
 
     from vptstudy.analysis.tables import collect, stopped_note, table_rows, write_report
+    from vptstudy.console import grid_table
     from vptstudy.console import out as stdout
 
     if not runs_dir.is_dir():
@@ -85,11 +53,11 @@ def report(
     for table in rep.tables:
         header, rows = table_rows(table)
         title = f"{table.study}: {table.regime} (test acc %, mean ± std; wins vs FT)"
-        rich_table = _grid_table(title, header, rows)
+        rich_table = grid_table(title, header, rows)
         natural = stdout.measure(rich_table, options=stdout.options.update_width(10_000)).maximum
         if natural > stdout.width:  # too wide: one row per task, one column per method
             columns = list(zip(header, *rows, strict=True))
-            rich_table = _grid_table(title, ["", *columns[0][1:]], [list(c) for c in columns[1:]])
+            rich_table = grid_table(title, ["", *columns[0][1:]], [list(c) for c in columns[1:]])
         stdout.print(rich_table)
     for failed in rep.failed:
         stdout.print(f"[red]failed:[/] {failed.get('run_dir')}: {failed.get('reason')}")
@@ -111,6 +79,7 @@ def report(
 def _report_paper(rep, out_dir: Path) -> None:
     """``report --paper``: our means next to the paper's, per task and method, and paper.csv."""
     from vptstudy.analysis import paper
+    from vptstudy.console import grid_table
     from vptstudy.console import out as stdout
     from vptstudy.runs import atomic_write_bytes
 
@@ -120,9 +89,9 @@ def _report_paper(rep, out_dir: Path) -> None:
         stdout.print(f"--paper: no runs in a regime the paper reports ({regimes})")
         return
     for c in items:
-        rich_table = _grid_table(paper.title(c), *paper.wide_rows(c))
+        rich_table = grid_table(paper.title(c), *paper.wide_rows(c))
         if stdout.measure(rich_table, options=stdout.options.update_width(10_000)).maximum > stdout.width:
-            rich_table = _grid_table(paper.title(c), *paper.long_rows(c))
+            rich_table = grid_table(paper.title(c), *paper.long_rows(c))
         stdout.print(rich_table)
         stdout.print(paper.summary(c))
     atomic_write_bytes(out_dir / "paper.md", paper.to_markdown(items).encode())
