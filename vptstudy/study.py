@@ -387,6 +387,16 @@ def _check_runs(study: Study, source: str) -> None:
                 raise _err(exc.what, key, exc.fix, source) from None
 
 
+def with_run(study: Study, source: str, **changes: Any) -> Study:
+    """The study with ``[run]`` values changed (a command's --out-dir, the quick demo's), checked again as a study
+    file's ``[run]`` is."""
+    _check_keys(changes, RUN_KEYS, "run.", source)
+    run = {**study.run, **{key: _check_run_value(key, value, source) for key, value in changes.items()}}
+    changed = dataclasses.replace(study, run=run)
+    _check_runs(changed, source)
+    return changed
+
+
 def load_study(path: str | Path) -> Study:
     """Read and validate a study TOML file."""
     file = Path(path)

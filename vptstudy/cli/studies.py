@@ -238,15 +238,11 @@ def run_cmd(
 ) -> None:
     """Run a study file (search, datasize or oneshot); complete runs are skipped, partial ones resume."""
     check_json(dry_run, as_json)
-    import dataclasses
-
-    from vptstudy.study import load_study
+    from vptstudy.study import load_study, with_run
 
     study = load_study(study_file)
-    if out_dir is not None:
-        study = dataclasses.replace(study, run={**study.run, "out_dir": str(out_dir)})
-    if logger is not None:
-        study = dataclasses.replace(study, run={**study.run, "logger": logger})
+    changes = {"out_dir": str(out_dir) if out_dir is not None else None, "logger": logger}
+    study = with_run(study, "command line", **{k: v for k, v in changes.items() if v is not None})
     execute_study(
         study,
         executor.spec(),
