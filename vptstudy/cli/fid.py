@@ -66,7 +66,7 @@ def fid(
         save_stats=str(save_stats) if save_stats else None,
         overwrite=overwrite,
         device=device,
-        method=sqrtm,
+        sqrtm=sqrtm,
     )
     progress, bars = make_progress(), {}
 

@@ -113,8 +113,8 @@ def train(
     as_json: JsonOpt = False,
 ) -> None:
     """Train one run of a method (FT, VPT, LoRA, E2VPT, ... see --method), or a grid search with --search."""
+    from vptstudy.api import fit_run as fit
     from vptstudy.console import TrainProgress, make_progress, print_results
-    from vptstudy.train import fit
 
     cfg = RunConfig(
         task=task,
