@@ -135,7 +135,9 @@ def test_two_local_workers_never_run_the_same_config(tmp_path) -> None:
         assert len(attempts) == 1 and attempts[0]["event"] == "start"
         pids.add(attempts[0]["pid"])
         assert not (Path(r["run_dir"]) / runs.LOCK).exists()
-    assert len(pids) == 2  # both workers did work
+    # each config ran exactly once (above); how the four split between the two workers depends on which one
+    # finished importing first, so on a loaded machine one worker may take them all
+    assert 1 <= len(pids) <= 2
 
 
 def test_claims_are_exclusive_and_stale_locks_reclaimed(tmp_path) -> None:
