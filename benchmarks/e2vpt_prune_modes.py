@@ -21,7 +21,8 @@ from vptstudy.data.pipeline import DeviceImages
 from vptstudy.methods import get_method
 from vptstudy.methods.e2vpt import _prune_options, _train_prompts, rewind
 from vptstudy.methods.pruning import install_segment_mask, prune
-from vptstudy.train import build_model, make_optimizer, param_groups
+from vptstudy.models.build import build_model
+from vptstudy.optim import make_optimizer, param_groups
 
 
 def sgd_steps(model: torch.nn.Module, batches: list, lr: float) -> list[float]:

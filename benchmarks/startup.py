@@ -36,6 +36,8 @@ t0 = time.perf_counter()
 import torch
 torch.set_num_threads(1)
 import vptstudy.train as T
+from vptstudy.models.build import build_model
+from vptstudy.optim import phase_optimizer
 t1 = time.perf_counter()
 from vptstudy.config import RunConfig
 from vptstudy.data import load_task_data
@@ -47,12 +49,12 @@ step_batch = case.pop("step_batch")
 p = plan(RunConfig(out_dir=case.pop("out_dir"), cache_dir=case.pop("cache_dir"), device="cpu", **case))
 data = load_task_data(p.resolved, p.input_size)
 t2 = time.perf_counter()
-model = T.build_model(p, data.num_classes)
+model = build_model(p, data.num_classes)
 t3 = time.perf_counter()
 method = get_method(p.cfg.method)
 method.check(model, p.resolved)
 method.phases[0].prepare(model, p.resolved, torch.Generator().manual_seed(1))
-opt, sched, _ = T.phase_optimizer(model, p.phases[0], 1, torch.device("cpu"))
+opt, sched, _ = phase_optimizer(model, p.phases[0], 1, torch.device("cpu"))
 train = DeviceImages(data.train, data.preprocess, torch.device("cpu"), train=True)
 x, y = next(iter(train.batches(step_batch, torch.Generator().manual_seed(0))))
 T.train_step(model, x, y, opt, __import__("contextlib").nullcontext())

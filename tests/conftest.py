@@ -1,12 +1,15 @@
-"""Shared fixtures: tiny timm ViTs, temporary run roots, and a network block."""
+"""Shared fixtures: tiny timm ViTs, temporary run roots, a network block, and a guard against leaked processes."""
 
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
 import torch
 from timm.models.vision_transformer import VisionTransformer
+
+from tests.helpers import procs
 
 
 def tiny_vit(num_classes: int = 10, **overrides) -> VisionTransformer:
@@ -16,14 +19,43 @@ def tiny_vit(num_classes: int = 10, **overrides) -> VisionTransformer:
     return VisionTransformer(num_classes=num_classes, **args)
 
 
-# Tiny models gain nothing from intra-op threads, and on a shared 2-core machine threads oversubscribe.
+# Tiny models gain nothing from intra-op threads, and on a shared 2-core machine threads oversubscribe (and spin).
+# The environment variable carries it to the in-process executor (executors.cpu_threads) and to every CLI
+# subprocess and worker a test starts.
 torch.set_num_threads(1)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
     yield
+
+
+STRAY_GRACE_S = 10.0  # a worker or job that is already exiting when its test ends gets this long
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    procs.become_subreaper()  # orphans of a killed driver become our children: the guard below sees them
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_processes():
+    """Fail the test that leaves a child process alive (a worker, a driver, a submitit job), after killing it:
+    one run once leaked hundreds of orphaned workers and took the machine's memory."""
+    yield
+    strays = procs.wait_for_strays(STRAY_GRACE_S)
+    if strays:
+        procs.kill_all(strays)
+        pytest.fail(f"the test left {len(strays)} process(es) alive (now killed): {strays}", pytrace=False)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    strays = procs.wait_for_strays(STRAY_GRACE_S)
+    if strays:
+        procs.kill_all(strays)
+        print(f"\nvptstudy tests: {len(strays)} process(es) left alive at the end (now killed): {strays}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture

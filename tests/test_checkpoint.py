@@ -11,7 +11,8 @@ import torch
 from tests.cli_helpers import run_cli
 from vptstudy import checkpoint, runs
 from vptstudy.config import RunConfig
-from vptstudy.train import fit, make_optimizer, warmup_cosine
+from vptstudy.optim import make_optimizer, warmup_cosine
+from vptstudy.train import fit
 
 TINY = ["--model", "test_vit", "--no-pretrained", "--img-size", "32", "--batch-size", "64"]
 

@@ -79,12 +79,15 @@ def test_a_busy_candidate_is_waited_for_not_left_out(tmp_path) -> None:
     held = plan(candidates(unit)[0]).run_dir  # lr 2.0: the better candidate in the reference run
     proc = hold_lock_as_another_process(held)
 
-    def other_driver_gives_up() -> None:
-        time.sleep(3)
+    events: list[str] = []
+
+    def other_driver_gives_up() -> None:  # once the driver waits for it, however slow the machine is
+        deadline = time.time() + 300
+        while "waiting" not in events and time.time() < deadline:
+            time.sleep(0.05)
         proc.kill()
         proc.wait()
 
-    events: list[str] = []
     thread = threading.Thread(target=other_driver_gives_up)
     thread.start()
     (waited,) = run_study(busy_study, callback=lambda event, info: events.append(event))

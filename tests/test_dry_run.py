@@ -49,7 +49,8 @@ def test_dry_run_identity_cases_through_the_cli(capsys, monkeypatch, tmp_path) -
 
 
 def test_a_finished_run_is_counted_finished(capsys, monkeypatch, tmp_path) -> None:
-    args = [*TRAIN, "--method", "linear", "--epochs", "1", "--test-subsample", "50", "--out-dir", str(tmp_path)]
+    args = [*TRAIN, "--method", "linear", "--epochs", "1", "--test-subsample", "50", "--img-size", "32"]
+    args += ["--train-size", "40", "--out-dir", str(tmp_path)]  # a finished run is what counts, not its training
     assert run_cli(args, capsys, monkeypatch).code == 0
     data = _json(args, capsys, monkeypatch)
     assert (data["runs"], data["finished"]) == (1, 1)

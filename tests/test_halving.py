@@ -186,6 +186,6 @@ def test_finished_and_paused_runs_are_skipped_without_loading_data(tmp_path, mon
     def no_load(*args, **kwargs):
         raise AssertionError("data loaded for a run that needs no training")
 
-    monkeypatch.setattr("vptstudy.train.load_task_data", no_load)
+    monkeypatch.setattr("vptstudy.train.prepare.load_task_data", no_load)
     assert fit(cfg.replace(base_lr=0.5)) == done
     assert fit(cfg.replace(stop_epoch=1)) == paused

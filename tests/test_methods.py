@@ -11,7 +11,7 @@ from tests.conftest import tiny_vit
 from vptstudy.config import RunConfig
 from vptstudy.methods import METHODS, count_parameters, get_method
 from vptstudy.models.prompts import PromptedViT
-from vptstudy.train import param_groups
+from vptstudy.optim import param_groups
 
 EXPECTED_TRAINABLE = {
     "ft": lambda name: True,

@@ -16,7 +16,7 @@ from vptstudy.methods.lora import LoRALinear, merge_lora
 from vptstudy.methods.modules import transformer_blocks
 from vptstudy.methods.pruning import importance, install_segment_mask, keep_tokens, prune
 from vptstudy.models.prompts import PromptedViT
-from vptstudy.train import param_groups
+from vptstudy.optim import param_groups
 
 DIM, DEPTH, CLASSES, PATCH = 32, 2, 10, 8
 HEAD = DIM * CLASSES + CLASSES

@@ -11,9 +11,9 @@ from torch import nn
 from vptstudy.config import RunConfig
 from vptstudy.methods import METHODS, get_method
 from vptstudy.models.backbones import create_backbone
+from vptstudy.models.build import build_model
 from vptstudy.models.official import SPECIAL_BIAS, study_dropout
 from vptstudy.models.wrap import wrap_backbone
-from vptstudy.train import build_model
 
 ARCH = {"pretrained": False, "img_size": 32}
 

@@ -14,10 +14,11 @@ from tests.cli_helpers import run_cli
 from vptstudy.config import RunConfig
 from vptstudy.errors import UserError
 from vptstudy.methods import get_method
+from vptstudy.models.build import build_model
+from vptstudy.optim import phase_optimizer
 from vptstudy.plan import plan
 from vptstudy.study import load_study
 from vptstudy.sweep import expand
-from vptstudy.train import build_model, phase_optimizer
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = json.loads((Path(__file__).parent / "fixtures" / "golden_plans_vtab1k.json").read_text())

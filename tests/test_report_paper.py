@@ -10,6 +10,7 @@ from pathlib import Path
 from tests.cli_helpers import run_cli
 from vptstudy.analysis.paper import compare, load_paper
 from vptstudy.analysis.tables import collect
+from vptstudy.console import out
 
 
 def _run(root: Path, task: str, method: str, seed: int, acc: float, **extra) -> None:
@@ -49,6 +50,7 @@ def test_comparison_by_value(tmp_path) -> None:
 
 
 def test_report_paper_prints_paper_value_and_difference(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setattr(out, "width", 200)  # the wide layout, whatever width an earlier test left the console at
     _runs(tmp_path)
     res = run_cli(["report", str(tmp_path), "--paper"], capsys, monkeypatch)
     assert res.code == 0, res.err

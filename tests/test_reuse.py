@@ -12,7 +12,7 @@ from vptstudy import runs
 from vptstudy.config import RunConfig
 from vptstudy.train import fit
 
-TINY = dict(task="toy/digits", model="test_vit", pretrained=False, img_size=32, epochs=3, batch_size=128)
+TINY = dict(task="toy/digits", model="test_vit", pretrained=False, img_size=32, epochs=3, batch_size=32, train_size=80)
 FT_LR, FT_WD = 0.001, 0.01
 
 

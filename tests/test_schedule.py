@@ -7,8 +7,8 @@ import math
 import pytest
 
 from vptstudy.config import RunConfig
+from vptstudy.optim import warmup_cosine
 from vptstudy.plan import plan
-from vptstudy.train import warmup_cosine
 
 
 def test_warmup_is_linear_then_cosine_reaches_zero() -> None:

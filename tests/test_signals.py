@@ -11,12 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.procs import own_group
 from vptstudy import runs
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
 CLI = [sys.executable, "-m", "vptstudy.cli"]
 TRAIN = ["train", "--task", "toy/digits", "--method", "ft", "--model", "test_vit", "--no-pretrained"]
-TRAIN += ["--img-size", "32", "--batch-size", "32", "--epochs", "40", "--checkpoint-minutes", "0"]
+# 64 images, 2 steps an epoch: the first checkpoint comes at once, and 1000 epochs outlast any signal
+TRAIN += ["--img-size", "32", "--batch-size", "32", "--epochs", "1000", "--train-size", "64"]
+TRAIN += ["--checkpoint-minutes", "0"]
 STUDY = """
 name = "sig"
 kind = "search"
@@ -64,14 +67,19 @@ def group_gone(pgid: int, timeout: float = 60) -> bool:
 def test_a_signal_gives_one_resumable_line_and_releases_the_lock(signum, tmp_path) -> None:
     out = tmp_path / "out"
     proc = subprocess.Popen(
-        [*CLI, *TRAIN, "--out-dir", str(out)], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [*CLI, *TRAIN, "--out-dir", str(out)],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
-    wait_for_training(proc, out)
-    while not any((r / runs.CHECKPOINT).exists() for r in runs.iter_runs(out)):
-        assert proc.poll() is None
-        time.sleep(0.05)
-    proc.send_signal(signum)
-    _, err = proc.communicate(timeout=120)
+    with own_group(proc):
+        wait_for_training(proc, out)
+        while not any((r / runs.CHECKPOINT).exists() for r in runs.iter_runs(out)):
+            assert proc.poll() is None
+            time.sleep(0.05)
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=120)
     text = err.decode()
     assert proc.returncode == 128 + signum, text[-2000:]
     assert "Traceback" not in text
@@ -92,9 +100,10 @@ def test_workers_exit_quietly_with_their_driver(signum, tmp_path) -> None:
         stderr=subprocess.PIPE,
         start_new_session=True,  # its own process group, as a terminal or Slurm step would have
     )
-    wait_for_training(proc, tmp_path / "out", epochs=2)
-    os.killpg(proc.pid, signum)  # Ctrl-C reaches the whole foreground group; Slurm signals every task
-    _, err = proc.communicate(timeout=120)
+    with own_group(proc):
+        wait_for_training(proc, tmp_path / "out", epochs=2)
+        os.killpg(proc.pid, signum)  # Ctrl-C reaches the whole foreground group; Slurm signals every task
+        _, err = proc.communicate(timeout=120)
     text = err.decode()
     assert proc.returncode == 128 + signum, text[-3000:]
     assert "Traceback" not in text and text.count("vptstudy: interrupted") == 1, text[-3000:]
@@ -112,8 +121,9 @@ def test_workers_exit_when_their_driver_is_killed(tmp_path) -> None:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    wait_for_training(proc, tmp_path / "out", epochs=2)
-    proc.kill()  # kill -9 of the driver alone: no cleanup runs in it
-    proc.wait()
-    assert group_gone(proc.pid), "workers kept training after their driver died"
+    with own_group(proc):
+        wait_for_training(proc, tmp_path / "out", epochs=2)
+        proc.kill()  # kill -9 of the driver alone: no cleanup runs in it
+        proc.wait()
+        assert group_gone(proc.pid), "workers kept training after their driver died"
     assert not any((r / runs.LOCK).exists() for r in runs.iter_runs(tmp_path / "out"))  # they released

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli_helpers import run_cli
+from tests.helpers.procs import own_group
 from vptstudy import runs
 from vptstudy.config import RunConfig
 from vptstudy.executors import ExecutorSpec, execute
@@ -117,8 +118,10 @@ def test_oneshot_sweep_has_one_image_per_class_per_draw(tmp_path) -> None:
 
 
 def four_configs(tmp_path: Path) -> list[RunConfig]:
+    """Four short runs (80 images): what an executor test checks is where runs go, not what they learn."""
     return [
-        RunConfig(task="toy/digits", method="linear", seed=s, out_dir=str(tmp_path), **TINY_RUN) for s in (1, 2, 3, 4)
+        RunConfig(task="toy/digits", method="linear", seed=s, out_dir=str(tmp_path), train_size=80, **TINY_RUN)
+        for s in (1, 2, 3, 4)
     ]
 
 
@@ -147,22 +150,20 @@ def test_claims_are_exclusive_and_stale_locks_reclaimed(tmp_path) -> None:
 def test_submitit_local_backend_runs_a_two_run_sweep(tmp_path) -> None:
     pytest.importorskip("submitit")
     configs = four_configs(tmp_path)[:2]
-    spec = ExecutorSpec(kind="slurm", cluster="local", log_dir=str(tmp_path / "logs"), time_min=5)
+    # both runs in one job: one Python process to start, not two
+    spec = ExecutorSpec(kind="slurm", cluster="local", log_dir=str(tmp_path / "logs"), time_min=5, runs_per_job=2)
     events = []
     results = execute(configs, spec, lambda event, info: events.append(event))
     assert [r["status"] for r in results] == ["ok", "ok"]
     assert "submitted" in events and any((tmp_path / "logs").rglob("*.out"))
 
 
-DEMO_STUDY = """
+KILL_STUDY = """
 name = "k"
 kind = "search"
 tasks = ["toy/digits"]
-methods = ["linear", "vpt-shallow"]
+methods = ["vpt-shallow"]
 seeds = [42, 44]
-[grid.linear]
-lr = [1.0]
-wd = [0.0]
 [grid.vpt-shallow]
 lr = [1.0]
 wd = [0.0]
@@ -170,8 +171,9 @@ wd = [0.0]
 model = "test_vit"
 pretrained = false
 img_size = 32
-epochs = 6
+epochs = 4
 batch_size = 64
+train_size = 200
 test_subsample = 100
 checkpoint_minutes = 0
 out_dir = "{out}"
@@ -184,35 +186,41 @@ def _report_csv(root: Path) -> list[str]:
     return to_csv(collect(root)).splitlines()
 
 
-def test_kill_9_mid_run_then_resume_gives_the_same_table(tmp_path) -> None:
+def test_kill_9_mid_run_then_resume_gives_the_same_table(tmp_path, capsys, monkeypatch) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "vptstudy.cli", "run"]
     for name in ("straight", "killed"):
-        (tmp_path / f"{name}.toml").write_text(DEMO_STUDY.format(out=tmp_path / name))
-    subprocess.run([*cmd, str(tmp_path / "straight.toml")], env=env, check=True, capture_output=True, timeout=600)
+        (tmp_path / f"{name}.toml").write_text(KILL_STUDY.format(out=tmp_path / name))
+    # the reference and the final resume run in this process (one thread, as the killed ones): only the runs
+    # that are killed need a process of their own
+    assert run_cli(["run", str(tmp_path / "straight.toml")], capsys, monkeypatch).code == 0
     for kills in range(2):  # kill twice at different points, then let it finish
         proc = subprocess.Popen(
-            [*cmd, str(tmp_path / "killed.toml")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            [sys.executable, "-m", "vptstudy.cli", "run", str(tmp_path / "killed.toml")],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
-        deadline = time.time() + 300
-        target = 2 + 3 * kills  # epochs written across all runs before the kill
-        while time.time() < deadline and proc.poll() is None:
-            written = sum(len(runs.read_metrics(r)) for r in runs.iter_runs(tmp_path / "killed"))
-            if written >= target:
-                time.sleep(0.05 * (kills + 1))
-                proc.send_signal(signal.SIGKILL)
-                break
-            time.sleep(0.02)
-        proc.wait()
-    subprocess.run([*cmd, str(tmp_path / "killed.toml")], env=env, check=True, capture_output=True, timeout=600)
+        with own_group(proc):
+            deadline = time.time() + 300
+            target = 2 + 3 * kills  # epochs written across all runs before the kill (of 3 runs x 4 epochs)
+            while time.time() < deadline and proc.poll() is None:
+                written = sum(len(runs.read_metrics(r)) for r in runs.iter_runs(tmp_path / "killed"))
+                if written >= target:
+                    time.sleep(0.05 * (kills + 1))
+                    proc.send_signal(signal.SIGKILL)
+                    break
+                time.sleep(0.02)
+            assert proc.wait() == -signal.SIGKILL, "the study finished before it was killed"
+    assert run_cli(["run", str(tmp_path / "killed.toml")], capsys, monkeypatch).code == 0
     assert _report_csv(tmp_path / "straight") == _report_csv(tmp_path / "killed")
     straight = {r.relative_to(tmp_path / "straight"): r for r in runs.iter_runs(tmp_path / "straight")}
     killed = {r.relative_to(tmp_path / "killed"): r for r in runs.iter_runs(tmp_path / "killed")}
-    assert straight.keys() == killed.keys() and len(killed) == 6  # 2 tune + 2x2 final, none lost or added
+    assert straight.keys() == killed.keys() and len(killed) == 3  # 1 tune + 2 final, none lost or added
     for rel, run in killed.items():
         a = [{k: v for k, v in row.items() if k != "seconds"} for row in runs.read_metrics(straight[rel])]
         b = [{k: v for k, v in row.items() if k != "seconds"} for row in runs.read_metrics(run)]
-        assert a == b, rel  # every epoch exactly once, and bit-identical curves after resuming
+        assert len(a) == 4 and a == b, rel  # every epoch exactly once, and bit-identical curves after resuming
         assert not (run / runs.CHECKPOINT).exists() and not (run / runs.LOCK).exists()
 
 

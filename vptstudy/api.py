@@ -81,11 +81,11 @@ class RunRecord:
 
 
 def _record(run: Path) -> RunRecord:
-    from vptstudy import runs
+    from vptstudy.rundir import RunDir
 
-    cfg = runs.read_config(run)
-    result = runs.read_result(run) or {}
-    final = result.get("final") or {}
+    rd = RunDir(run)
+    cfg, result = rd.cfg, rd.result
+    final = (result.final if result else None) or {}
 
     def number(value: Any) -> float | None:
         return value if isinstance(value, int | float) else None  # non-finite values are stored as text
@@ -100,16 +100,16 @@ def _record(run: Path) -> RunRecord:
         train_size=cfg.train_size,
         shots=cfg.shots,
         split_seed=cfg.split_seed,
-        base_lr=number(result.get("base_lr", cfg.base_lr)),
-        weight_decay=number(result.get("weight_decay", cfg.weight_decay)),
-        status=result.get("status", "incomplete"),
-        epochs_done=result.get("epochs_done"),
+        base_lr=number(result.base_lr if result else cfg.base_lr),
+        weight_decay=number(result.weight_decay if result else cfg.weight_decay),
+        status=(result.status or "incomplete") if result else "incomplete",
+        epochs_done=result.epochs_done if result else None,
         train_acc=number(final.get("train_acc")),
         val_acc=number(final.get("val_acc")),
         test_acc=number(final.get("test_acc")),
         test_loss=number(final.get("test_loss")),
-        trainable_pct=number(result.get("trainable_pct")),
-        wall_seconds=number(result.get("wall_seconds")),
+        trainable_pct=number(result.trainable_pct if result else None),
+        wall_seconds=number(result.wall_seconds if result else None),
         run_dir=str(run),
     )
 

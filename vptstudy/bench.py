@@ -35,22 +35,15 @@ from torch.utils.flop_counter import FlopCounterMode
 from vptstudy.config import RunConfig
 from vptstudy.data import load_task_data
 from vptstudy.data.types import ImageSet, Preprocess, TaskData
+from vptstudy.device import eval_batch_size, resolve_device, use_bf16
 from vptstudy.errors import UserError
 from vptstudy.methods import get_method
 from vptstudy.models.backbones import default_input_size
+from vptstudy.models.build import build_model
 from vptstudy.models.wrap import TunedModel
-from vptstudy.plan import RunPlan, plan
-from vptstudy.train import (
-    Prepared,
-    as_plan,
-    build_model,
-    eval_batch_size,
-    phase_optimizer,
-    resolve_device,
-    train_prepared,
-    train_step,
-    use_bf16,
-)
+from vptstudy.optim import phase_optimizer
+from vptstudy.plan import RunPlan, as_plan, plan
+from vptstudy.train import Prepared, train_prepared, train_step
 
 SYNTHETIC_TASK = "bench/synthetic"
 # Dense bf16 tensor-core peaks (FLOP/s) by device-name pattern, first match wins; unknown devices get no MFU.

@@ -19,6 +19,7 @@ from typing import Any
 from vptstudy import runs
 from vptstudy.config import RunConfig
 from vptstudy.errors import RunFailed, UserError
+from vptstudy.rundir import RunDir
 
 Callback = Callable[[str, dict[str, Any]], None]
 EXECUTORS = ("local", "slurm")
@@ -93,7 +94,8 @@ def run_one(cfg: RunConfig, callback: Callback | None = None) -> dict[str, Any]:
     except UserError as exc:
         return {"task": cfg.task, "method": cfg.method, "seed": cfg.seed, "status": "skipped", "reason": exc.line()}
     except RunFailed as exc:
-        return runs.read_result(Path(exc.run_dir)) or {"status": "failed", "reason": exc.reason}
+        result = RunDir(Path(exc.run_dir)).result
+        return result.to_dict() if result else {"status": "failed", "reason": exc.reason}
 
 
 def work(configs: list[dict[str, Any]], device: str | None = None, offset: int = 0) -> list[dict[str, Any]]:
@@ -175,6 +177,9 @@ def execute(configs: list[RunConfig], spec: ExecutorSpec, callback: Callback | N
                     proc.terminate()
             for proc in procs:
                 proc.join(timeout=WORKER_EXIT_S)
+                if proc.is_alive():  # stuck while unwinding: never leave it behind (its lock is then stale)
+                    proc.kill()
+                    proc.join()
     else:
         _run_slurm(payload, configs, spec, callback)
     return [collect(c) for c in configs]
@@ -212,13 +217,9 @@ def collect(cfg: RunConfig) -> dict[str, Any]:
 
     run = plan(cfg).run_dir
     try:
-        result = runs.read_result(run)
+        result = RunDir(run).result
     except UserError as exc:  # damaged result.json: reported, the next sweep sets it aside and reruns
         return {"task": cfg.task, "method": cfg.method, "seed": cfg.seed, "status": "corrupt", "reason": exc.line()}
-    return result or {
-        "task": cfg.task,
-        "method": cfg.method,
-        "seed": cfg.seed,
-        "status": "missing",
-        "run_dir": str(run),
-    }
+    if result is not None:
+        return result.to_dict()
+    return {"task": cfg.task, "method": cfg.method, "seed": cfg.seed, "status": "missing", "run_dir": str(run)}

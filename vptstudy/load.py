@@ -10,12 +10,13 @@ from safetensors.torch import load_file
 from vptstudy import damaged, runs
 from vptstudy.errors import UserError
 from vptstudy.methods import get_method
-from vptstudy.models.prompts import PromptedViT
+from vptstudy.models.build import build_model
+from vptstudy.models.tunable import TunableBackbone
 from vptstudy.plan import plan
-from vptstudy.train import build_model
+from vptstudy.rundir import RunDir
 
 
-def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> PromptedViT:
+def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> TunableBackbone:
     """The run's tuned model (backbone + stored trainable tensors) in eval mode.
 
     The backbone's pretrained weights are loaded as the run loaded them, unless the run stored every tensor
@@ -34,8 +35,9 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> Prompte
             str(run / runs.TRAINABLE),
             "train it again without --no-save-weights",
         )
-    meta = damaged.read_json_object(run / runs.CONFIG)
-    run_plan = plan(runs.read_config(run))  # either layout: the plan resolves what the old config left open
+    rd = RunDir(run)
+    meta = rd.meta
+    run_plan = plan(rd.cfg)  # either layout: the plan resolves what the old config left open
     cfg = run_plan.resolved
     method = get_method(cfg.method)
     damaged.check_safetensors(run / runs.TRAINABLE)

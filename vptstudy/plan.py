@@ -357,3 +357,8 @@ def resolved_config(cfg: RunConfig) -> RunConfig:
     """``cfg`` with every recipe default filled in: itself when already resolved (``plan(cfg).resolved``)."""
     open_fields = (cfg.num_prompts, cfg.prompt_dropout, cfg.batch_size, cfg.warmup_epochs, cfg.base_lr)
     return plan(cfg).resolved if any(v is None for v in open_fields) else cfg
+
+
+def as_plan(run: RunConfig | RunPlan) -> RunPlan:
+    """A run's plan: resolved once at an entry point and passed on as it is."""
+    return run if isinstance(run, RunPlan) else plan(run)

@@ -31,7 +31,7 @@ from vptstudy.data import toy_tasks
 from vptstudy.data.types import IMAGENET_MEAN, IMAGENET_STD, ImageSet
 from vptstudy.errors import UserError
 from vptstudy.models import toy
-from vptstudy.train import warmup_cosine
+from vptstudy.optim import decay_groups, warmup_cosine
 
 Callback = Callable[[str, dict[str, Any]], None]
 HELDOUT_SEED, HELDOUT_IMAGES = 77_777, 256  # the packaged sample: its own seed, never drawn by pretraining
@@ -100,10 +100,7 @@ def accuracy(model: VisionTransformer, data: ImageSet, batch_size: int = 250) ->
 
 
 def _optimizer(model: VisionTransformer, cfg: PretrainConfig) -> torch.optim.AdamW:
-    skip = set(model.no_weight_decay())
-    decay = [p for n, p in model.named_parameters() if p.ndim > 1 and n not in skip]
-    rest = [p for n, p in model.named_parameters() if p.ndim <= 1 or n in skip]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    groups = decay_groups(model.named_parameters(), set(model.no_weight_decay()), cfg.weight_decay)
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.999))
 
 

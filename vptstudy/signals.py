@@ -11,11 +11,13 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from types import FrameType
 from typing import Any
 
 from vptstudy import locks
 
+ORPHAN_GRACE_S = 20.0  # how long a worker whose driver died may take to unwind before it exits regardless
 RESUME_HINT = (
     "finished runs are kept and an unfinished run resumes from its last checkpoint: run the same command again"
 )
@@ -83,5 +85,10 @@ def exit_with_parent() -> None:
     def watch() -> None:
         wait([parent.sentinel])
         os.kill(os.getpid(), signal.SIGTERM)
+        # SIGTERM unwinds (locks released) in well under a second. A worker that cannot unwind (a swallowed
+        # Interrupted, a non-daemon thread, a write to a full pipe) would otherwise live on forever as an orphan,
+        # since the first signal makes it ignore any later one: it goes anyway.
+        time.sleep(ORPHAN_GRACE_S)
+        os._exit(128 + signal.SIGTERM)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()

@@ -90,7 +90,7 @@ def model(name: str) -> None:
 
 def device(name: str) -> None:
     """Raise for a device that does not exist here (``cuda`` without CUDA, ``cuda:3`` on a 1-GPU machine)."""
-    from vptstudy.train import resolve_device
+    from vptstudy.device import resolve_device
 
     resolve_device(name)
 

@@ -31,7 +31,6 @@ from vptstudy.errors import UserError
 
 FT, VPT = "ft", "vpt-deep"
 LEVELS = ("low", "high")
-GROUP_ORDER = ("natural", "specialized", "structured", "fgvc", "toy", "custom")
 PAPER_EXPECTS = {("low", "low"): "vpt", ("high", "low"): "ft", ("low", "high"): "vpt", ("high", "high"): "vpt"}
 
 Accuracies = Mapping[str, Mapping[str, float]]
@@ -153,6 +152,7 @@ def accuracies_from_runs(root: str | Path, study: str | None = None) -> dict[str
     """Mean final test accuracy per task and method over seeds, from finished default-protocol final runs."""
     from vptstudy import runs
     from vptstudy.damaged import CorruptFile
+    from vptstudy.rundir import RunDir
 
     root = Path(root).expanduser()
     if not root.is_dir():
@@ -162,21 +162,21 @@ def accuracies_from_runs(root: str | Path, study: str | None = None) -> dict[str
     other_regimes = 0
     for run in runs.iter_runs(root):
         try:
-            result = runs.read_result(run)  # the only file read here
+            result = RunDir(run).result  # the only file read here
         except CorruptFile as exc:  # left out of every mean, and said so
             print(exc.listing, file=sys.stderr)
             continue
-        if not result or result.get("status") != "ok" or result.get("split") != "final":
+        if not result or not result.ok or result.split != "final":
             continue
-        if result.get("shots") or result.get("train_size"):
+        if result.shots or result.train_size:
             other_regimes += 1  # one-shot and data-size sweeps are other regimes
             continue
-        if (result.get("final") or {}).get("test_acc") is None:
+        if result.test_acc is None:
             continue
-        if study is not None and result.get("study") != study:
+        if study is not None and result.study != study:
             continue
-        studies.add(str(result.get("study")))
-        accs[(result["task"], result["method"])].append(float(result["final"]["test_acc"]))
+        studies.add(str(result.study))
+        accs[(result.task, result.method)].append(result.test_acc)
     if len(studies) > 1:
         raise UserError(
             f"runs of several studies under {str(root)!r}: {', '.join(sorted(studies))}",
@@ -221,6 +221,8 @@ def _registry(task: str) -> tuple[str, str] | None:
 
 
 def _order(rows: list[QuadrantRow]) -> list[QuadrantRow]:
+    from vptstudy.data.tasks import GROUP_ORDER
+
     def key(item: tuple[int, QuadrantRow]) -> tuple[int, int]:
         index, row = item
         return (GROUP_ORDER.index(row.group) if row.group in GROUP_ORDER else len(GROUP_ORDER), index)

@@ -19,9 +19,10 @@ from typing import Any
 
 from vptstudy import damaged, runs
 from vptstudy.analysis.overfitting import OVERFITTING, RULE, overfitting_verdict
+from vptstudy.results import RunResult
+from vptstudy.rundir import RunDir
 
 BASELINE = "ft"
-GROUP_ORDER = ("natural", "specialized", "structured", "fgvc", "toy", "custom")
 
 
 @dataclass
@@ -56,6 +57,8 @@ class Table:
         out: dict[str, list[str]] = defaultdict(list)
         for task in self.tasks:
             out[self.groups.get(task, "custom")].append(task)
+        from vptstudy.data.tasks import GROUP_ORDER
+
         return dict(sorted(out.items(), key=lambda kv: GROUP_ORDER.index(kv[0]) if kv[0] in GROUP_ORDER else 99))
 
     def wins(self, method: str, tasks: list[str]) -> int | None:
@@ -90,12 +93,12 @@ class Report:
     corrupt_runs: int = 0  # runs left out of every mean for a damaged file
 
 
-def regime_of(result: dict[str, Any]) -> str:
-    if result.get("shots"):
-        return f"{result['shots']}-shot"
-    if result.get("train_size"):
-        return f"train size {result['train_size']}"
-    return "VTAB-1k protocol" if str(result.get("task", "")).startswith("vtab/") else "default splits"
+def regime_of(result: RunResult) -> str:
+    if result.shots:
+        return f"{result.shots}-shot"
+    if result.train_size:
+        return f"train size {result.train_size}"
+    return "VTAB-1k protocol" if str(result.task).startswith("vtab/") else "default splits"
 
 
 def _task_group(task: str) -> str:
@@ -105,7 +108,7 @@ def _task_group(task: str) -> str:
     return spec.group if spec is not None else "custom"
 
 
-def is_orphan(run: Path, result: dict[str, Any]) -> bool:
+def is_orphan(run: Path, result: RunResult) -> bool:
     """A final run that is not of the choice its unit's ``search.json`` records (lr, wd and method options)."""
     split = run.parent.parent.name
     if not split.endswith("final"):
@@ -119,7 +122,7 @@ def is_orphan(run: Path, result: dict[str, Any]) -> bool:
     chosen = record.get("chosen")
     if not isinstance(chosen, dict):
         return True
-    same = (result.get("base_lr"), result.get("weight_decay")) == (chosen.get("lr"), chosen.get("wd"))
+    same = (result.base_lr, result.weight_decay) == (chosen.get("lr"), chosen.get("wd"))
     return not (same and options == (record.get("method_options") or {}))
 
 
@@ -134,24 +137,25 @@ def collect(root: Path) -> Report:
             corrupt.extend(e.listing for e in damage)
             corrupt_runs += 1
             continue
-        result = runs.read_result(run)
+        rd = RunDir(run)
+        result = rd.result
         if result is None:
             incomplete.append(str(run))
             continue
-        if result.get("status") != "ok":
-            failed.append(result)
+        if not result.ok:
+            failed.append(result.to_dict())
             continue
-        if result.get("split") != "final":
+        if result.split != "final":
             continue
         if is_orphan(run, result):
             orphans.append(str(run))
             continue
-        key = (result.get("study", "?"), regime_of(result))
-        task, method = result["task"], result["method"]
+        key = (result.study or "?", regime_of(result))
+        task, method = result.task, result.method
         cell = grouped[key][task].setdefault(method, Cell())
-        cell.accs.append(result["final"]["test_acc"])
-        cell.tuned_pct = result.get("trainable_pct")
-        cell.verdicts.append(overfitting_verdict(runs.read_metrics(run)).kind)
+        cell.accs.append(result.final["test_acc"])
+        cell.tuned_pct = result.trainable_pct
+        cell.verdicts.append(overfitting_verdict(rd.metrics()).kind)
         tasks, methods = order[key]
         if task not in tasks:
             tasks.append(task)

@@ -7,7 +7,7 @@ from typing import Any
 
 from vptstudy.data import fgvc_json, vtab1k
 from vptstudy.data.prompt_lengths import default_prompt_length
-from vptstudy.data.tasks import GROUPS, TASKS, TaskSpec
+from vptstudy.data.tasks import GROUP_ORDER, TASKS, TaskSpec
 
 LAYOUTS = (vtab1k.DESCRIPTION, fgvc_json.DESCRIPTION)
 
@@ -23,7 +23,7 @@ def availability(spec: TaskSpec, root: Path) -> str:
 
 
 def task_rows(root: Path) -> list[dict[str, Any]]:
-    """One row per registered task, grouped as in ``GROUPS`` (registry order within a group)."""
+    """One row per registered task, grouped as in ``GROUP_ORDER`` (registry order within a group)."""
     return [
         {
             "task": spec.name,
@@ -36,5 +36,7 @@ def task_rows(root: Path) -> list[dict[str, Any]]:
             "available": availability(spec, root),
             "get_it": spec.get_it,
         }
-        for spec in sorted(TASKS.values(), key=lambda t: GROUPS.index(t.group) if t.group in GROUPS else len(GROUPS))
+        for spec in sorted(
+            TASKS.values(), key=lambda t: GROUP_ORDER.index(t.group) if t.group in GROUP_ORDER else len(GROUP_ORDER)
+        )
     ]

@@ -15,7 +15,7 @@ from vptstudy.data.tv_common import hold_out
 from vptstudy.data.types import ImageSet, Preprocess, TaskData
 from vptstudy.errors import UserError
 
-GROUPS = ("natural", "specialized", "structured", "fgvc", "toy", "custom")
+GROUP_ORDER = ("natural", "specialized", "structured", "fgvc", "toy", "custom")
 Progress = Callable[[int, int], None]
 Loader = Callable[["TaskSpec", RunConfig, int, "Progress | None"], TaskData]
 

@@ -123,7 +123,7 @@ class FidRequest:
     save_stats: str | None = None
     overwrite: bool = False
     device: str = "auto"
-    method: str = "eigh"
+    sqrtm: str = "eigh"
     workers: int = 4
 
 
@@ -173,8 +173,8 @@ def _validate(req: FidRequest) -> None:
         raise UserError(f"invalid --max-images {req.max_images}", "--max-images", "a covariance needs at least 2")
     if req.batch_size < 1:
         raise UserError(f"invalid --batch-size {req.batch_size}", "--batch-size", "use a positive batch size")
-    if req.method not in METHODS:
-        raise UserError(f"unknown --sqrtm {req.method!r}", "--sqrtm", f"use one of {', '.join(METHODS)}")
+    if req.sqrtm not in METHODS:
+        raise UserError(f"unknown --sqrtm {req.sqrtm!r}", "--sqrtm", f"use one of {', '.join(METHODS)}")
     for task in req.tasks:
         get_task(task)
     if req.save_stats:
@@ -280,7 +280,7 @@ def compute_fid(req: FidRequest, progress: Progress = _quiet, extractor: Feature
     Every option is checked before any image is read. ``extractor`` overrides ``req.features`` (tests, demo).
     """
     from vptstudy.data import get_task
-    from vptstudy.train import resolve_device
+    from vptstudy.device import resolve_device
 
     start = time.perf_counter()
     _validate(req)
@@ -302,7 +302,7 @@ def compute_fid(req: FidRequest, progress: Progress = _quiet, extractor: Feature
         extractor=extractor.identity(),
         saved_stats=saved,
     )
-    reference = FrechetReference(ref_stats.mu, ref_stats.sigma, req.method)
+    reference = FrechetReference(ref_stats.mu, ref_stats.sigma, req.sqrtm)
     for task in req.tasks:
         stats, cached = task_stats(task, extractor, req, cache, progress)
         if stats.dims != ref_stats.dims:

@@ -22,12 +22,12 @@ from torch import nn
 
 from vptstudy.data import load_task_data
 from vptstudy.data.pipeline import DeviceImages
+from vptstudy.device import resolve_device
 from vptstudy.errors import UserError
 from vptstudy.figures.select import Run, one_task, require_weights
 from vptstudy.figures.style import new_figure, save_figure
 from vptstudy.load import load_run
 from vptstudy.models.prompts import PromptedViT
-from vptstudy.train import resolve_device
 
 SELECTIONS = ("ft-wrong-vpt-right", "vpt-wrong-ft-right", "both-right", "both-wrong")
 KINDS = ("gradcam", "ig")

@@ -28,9 +28,9 @@ def size_points(selected: Sequence[Run]) -> dict[tuple[str, str], dict[int, list
     """``{(task, method): {train size: [final test accuracy of each seed]}}`` over finished data-size runs."""
     points: dict[tuple[str, str], dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     for run in selected:
-        result = run.result or {}
-        acc = (result.get("final") or {}).get("test_acc")
-        if run.cfg.train_size is None or result.get("status") != "ok" or acc is None:
+        result = run.result
+        acc = result.test_acc if result is not None else None
+        if run.cfg.train_size is None or result is None or not result.ok or acc is None:
             continue
         points[(run.cfg.task, run.cfg.method)][run.cfg.train_size].append(float(acc))
     return points

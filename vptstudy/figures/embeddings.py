@@ -20,11 +20,11 @@ from matplotlib.patches import Circle
 from vptstudy import runs
 from vptstudy.data import load_task_data
 from vptstudy.data.pipeline import DeviceImages
+from vptstudy.device import resolve_device
 from vptstudy.errors import UserError
 from vptstudy.figures.select import Run, require_weights
 from vptstudy.figures.style import new_figure, save_figure
 from vptstudy.load import load_run
-from vptstudy.train import resolve_device
 
 KINDS = ("tsne", "umap")
 MIN_POINTS = 5

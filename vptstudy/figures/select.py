@@ -4,40 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 from vptstudy import damaged, runs
-from vptstudy.config import RunConfig
 from vptstudy.errors import UserError
 from vptstudy.methods import METHODS
+from vptstudy.rundir import RunDir
 
 
 @dataclass(frozen=True)
-class Run:
-    """One run directory with its config (and result, once complete)."""
-
-    path: Path
-
-    @cached_property
-    def cfg(self) -> RunConfig:
-        return runs.read_config(self.path)
-
-    @cached_property
-    def meta(self) -> dict[str, Any]:
-        return damaged.read_json_object(self.path / runs.CONFIG)
-
-    @cached_property
-    def result(self) -> dict[str, Any] | None:
-        return runs.read_result(self.path)
-
-    def metrics(self) -> list[dict[str, Any]]:
-        return runs.read_metrics(self.path)
-
-    @property
-    def input_size(self) -> int:
-        return int(self.meta.get("resolved", {}).get("input_size") or self.cfg.img_size or 224)
+class Run(RunDir):
+    """One run directory a figure draws (:class:`RunDir` with a legend label)."""
 
     @property
     def label(self) -> str:

@@ -1,4 +1,4 @@
-"""Adapter: a bottleneck MLP with a residual connection on the output of attention and/or MLP sublayers (SGD, as every frozen-backbone method).
+"""Adapter: a bottleneck MLP with a residual connection on the output of attention and/or MLP sublayers (SGD).
 
 Options: ``where`` (``mlp``: after each block's MLP, the Pfeiffer placement of VPT's adapter baseline; ``attn``; or
 ``both``: after attention and MLP, as Houlsby et al.), ``reduction`` (8: bottleneck = width / 8) or ``bottleneck``

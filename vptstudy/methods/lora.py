@@ -1,4 +1,4 @@
-"""LoRA: a trainable low-rank update ``(alpha / r) * B A`` on frozen linear layers (SGD, as every frozen-backbone method).
+"""LoRA: a trainable low-rank update ``(alpha / r) * B A`` on frozen linear layers (SGD).
 
 Options: ``rank`` (8), ``alpha`` (8.0; the update is scaled by ``alpha / rank``), ``targets`` (the layers adapted in
 every block, comma-separated name suffixes; default ``attn.qkv,attn.proj``), ``dropout`` (0.0, on the LoRA input).

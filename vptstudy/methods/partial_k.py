@@ -1,4 +1,4 @@
-"""Partial-k: the last k transformer blocks, everything after them (final norm) and the head train (SGD, as every frozen-backbone method).
+"""Partial-k: the last k transformer blocks, everything after them (final norm) and the head train (SGD).
 
 Option ``k`` (1). Blocks count across Swin stages too; a Swin stage's patch merging that lies after the first tuned
 block trains with it. ``k = 0`` is the linear probe. The backbone runs in eval mode (no dropout or drop-path), the tuned
