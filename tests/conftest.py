@@ -32,6 +32,17 @@ def _seed():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _console_width():
+    """Give every test the shared console's width as it found it: a test that sets ``out.width`` (monkeypatch
+    restores the *computed* width, pinning it) must not change how a later test's tables are laid out."""
+    from vptstudy.console import out
+
+    saved = out._width
+    yield
+    out._width = saved
+
+
 STRAY_GRACE_S = 10.0  # a worker or job that is already exiting when its test ends gets this long
 
 

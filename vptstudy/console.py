@@ -205,3 +205,77 @@ def summary_table(summaries: list[dict[str, Any]], title: str = "Sweep summary")
             s["note"],
         )
     return table
+
+
+WIDE_TASKS_TABLE = 130  # columns the tasks table needs to hold "how to get it" readably
+
+
+def print_tasks(root: Any, rows: list[dict[str, Any]], layouts: Any) -> None:
+    """``vptstudy tasks``: one row per task; on a narrow terminal preprocessing and how to get the data go below."""
+    wide = out.width >= WIDE_TASKS_TABLE  # narrow terminals: preprocessing and how to get the data go below
+    table = Table(title=f"Tasks (data root: {root})", caption="; ".join(layouts))
+    for col in ("task", "group", "classes", "disparity", "prompts", *(("preprocess",) if wide else ())):
+        table.add_column(col, no_wrap=True)  # short values, and task names to copy: never broken
+    table.add_column("available here", overflow="fold")
+    if wide:
+        table.add_column("how to get it", overflow="fold")
+    for row in rows:
+        prompts = str(row["prompts"] or "-")  # the study's per-task prompt length (VTAB-1k only)
+        cells = [row["task"], row["group"], str(row["classes"] or "from data"), row["disparity"], prompts]
+        extra = [row["preprocess"], row["available"], row["get_it"]] if wide else [row["available"]]
+        table.add_row(*cells, *extra)
+    out.print(table)
+    if not wide:
+        out.print("[bold]preprocessing and how to get the data[/]")
+        for row in rows:
+            out.print(f"  [bold]{row['task']}[/] ({row['preprocess']}): {row['get_it']}")
+
+
+def grid_table(title: str, header: list[str], rows: list[list[str]]) -> Table:
+    """A rich table of strings with no cell broken mid-value."""
+    table = Table(title=title)
+    for col in header:
+        table.add_column(col, no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def bench_table(rows: list[dict[str, Any]]) -> Table:
+    """The bench figures as a rich table (one row per method)."""
+    from rich import box
+
+    def fmt(value: float | None, spec: str) -> str:
+        return "-" if value is None else format(value, spec)
+
+    def rate(value: float) -> str:
+        return format(value, ",.0f" if value >= 100 else ".1f")
+
+    first = rows[0]
+    table = Table(
+        title=f"bench: {first['model']} at {first['input_size']}px, batch {first['batch_size']} "
+        f"(eval {first['eval_batch_size']}), "
+        f"{first['device']}, {first['threads']} thread(s), {first['clock']} clock",
+        caption="images/s; overhead: real epoch / bare compute of the same work; vs FT: bare step time ratio; "
+        "warm-up: the untimed first steps (with --compile, mostly compilation)",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        collapse_padding=True,
+    )
+    table.add_column("method", no_wrap=True)
+    for col in ("bare", "train", "eval", "epoch", "overhead", "vs FT", "warm-up", "peak MB", "MFU %"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(
+            r["method"],
+            rate(r["bare_images_per_s"]),
+            rate(r["train_images_per_s"]),
+            rate(r["eval_images_per_s"]),
+            f"{r['epoch_s']:.2f}s",
+            fmt(r["overhead_ratio"], ".3f"),
+            fmt(r.get("vpt_to_ft_step_ratio"), ".3f"),
+            f"{r['warmup_s']:.1f}s",
+            fmt(r["peak_memory_bytes"] / 2**20, ",.0f"),
+            fmt(None if r["mfu"] is None else 100 * r["mfu"], ".1f"),
+        )
+    return table

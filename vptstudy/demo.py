@@ -22,12 +22,13 @@ from typing import Any
 from vptstudy import runs
 from vptstudy.errors import UserError
 from vptstudy.executors import ExecutorSpec
-from vptstudy.study import Study, load_study
+from vptstudy.study import Study, load_study, with_run
 from vptstudy.sweep import run_study
 
-STUDIES_DIR = Path(__file__).resolve().parent.parent / "studies"
+# package data, so an installed vptstudy (not only a checkout) runs the demo; studies/demo*.toml are copies of these
+STUDIES_DIR = Path(__file__).resolve().parent / "assets" / "studies"
 FT, VPT = "ft", "vpt-deep"
-QUICK_TASKS = ("toy/shapes-new", "toy/sprites-orientation")  # one similar-data and one different-data task
+QUICK_TASKS = ("toy/shapes-new", "toy/sprites-position")  # one similar-data and one different-data task
 QUICK_METHODS = (FT, VPT)
 Callback = Callable[[str, dict[str, Any]], None]
 # {task: {method: {seed: final test accuracy}}}
@@ -52,14 +53,14 @@ def demo_studies(out_dir: Path, quick: bool, studies_dir: Path = STUDIES_DIR) ->
         if not file.is_file():
             raise UserError(
                 f"demo study {str(file)!r} not found",
-                "studies/",
-                "run the demo from a vptstudy checkout (the studies/ folder sits beside vptstudy/)",
+                str(studies_dir),
+                "reinstall vptstudy (the demo's studies ship in vptstudy/assets/studies/)",
             )
     main, sizes = (load_study(f) for f in files)
     main = dataclasses.replace(main, grid=grid_by_optimizer(main))
     runs_dir = str(out_dir / "runs")
-    main = dataclasses.replace(main, run={**main.run, "out_dir": runs_dir})
-    sizes = dataclasses.replace(sizes, run={**sizes.run, "out_dir": runs_dir})
+    main = with_run(main, "demo", out_dir=runs_dir)
+    sizes = with_run(sizes, "demo", out_dir=runs_dir)
     if not quick:
         return [main, sizes]
     grid = {m: (lrs[:1], wds[:1]) for m, (lrs, wds) in main.grid.items() if m in QUICK_METHODS}
@@ -69,9 +70,8 @@ def demo_studies(out_dir: Path, quick: bool, studies_dir: Path = STUDIES_DIR) ->
         methods=QUICK_METHODS,
         seeds=main.seeds[:1],
         grid=grid,
-        run={**main.run, "epochs": 2, "warmup_epochs": 0, "train_size": 40, "test_subsample": 100},
     )
-    return [main]
+    return [with_run(main, "demo --quick", epochs=2, warmup_epochs=0, train_size=40, test_subsample=100)]
 
 
 def grid_by_optimizer(study: Study) -> dict[str, tuple[tuple[float, ...], tuple[float, ...]]]:

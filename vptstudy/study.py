@@ -76,12 +76,11 @@ RUN_KEYS = {f.name for f in dataclasses.fields(RunConfig)} - {
     "base_lr",
     "weight_decay",
     "split",
-    "split_seed",
     "stop_epoch",
 }
 SEARCH_KEYS = {"search", "eta"}  # [run] keys of the study, not of its runs: search = "grid" | "halving"
 # Allowed in [run] of a search study; datasize/oneshot studies set them.
-REGIME_KEYS = {"train_size", "shots", "shots_protocol"}
+REGIME_KEYS = {"train_size", "shots", "shots_protocol", "split_seed"}
 PAPER_SIZES = (400, 800, 1000, 1200, 5000, 10000, 20000)
 
 
@@ -386,6 +385,16 @@ def _check_runs(study: Study, source: str) -> None:
                 check(arg)
             except UserError as exc:
                 raise _err(exc.what, key, exc.fix, source) from None
+
+
+def with_run(study: Study, source: str, **changes: Any) -> Study:
+    """The study with ``[run]`` values changed (a command's --out-dir, the quick demo's), checked again as a study
+    file's ``[run]`` is."""
+    _check_keys(changes, RUN_KEYS, "run.", source)
+    run = {**study.run, **{key: _check_run_value(key, value, source) for key, value in changes.items()}}
+    changed = dataclasses.replace(study, run=run)
+    _check_runs(changed, source)
+    return changed
 
 
 def load_study(path: str | Path) -> Study:

@@ -1,0 +1,5 @@
+"""``python -m vptstudy.cli``."""
+
+from vptstudy.cli import main
+
+main()
