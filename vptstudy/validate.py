@@ -64,7 +64,7 @@ def method_options(method: str, options: tuple[tuple[str, Any], ...]) -> None:
     """Raise for an option ``method`` does not read or that cannot act (``Method.inert_options``), or a value of the
     wrong type or not finite."""
     from vptstudy.methods import get_method
-    from vptstudy.methods.modules import method_options as coerce
+    from vptstudy.methods.option_values import method_options as coerce
 
     inert = get_method(method).inert_options
     for key, value in options:

@@ -9,6 +9,7 @@ import typer
 
 from vptstudy import validate
 from vptstudy.errors import UserError
+from vptstudy.methods.option_values import parse_items
 
 
 def floats(text: str | None, option: str) -> tuple[float, ...] | None:
@@ -30,27 +31,9 @@ def ints(text: str | None, option: str) -> tuple[int, ...] | None:
     return None if values is None else tuple(int(v) for v in values)
 
 
-def _option_value(text: str) -> Any:
-    """A method option's value: true/false, an int, a float, or the text itself."""
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
 def method_options(items: list[str] | None) -> tuple[tuple[str, Any], ...]:
-    """``--method-option KEY=VALUE`` items as RunConfig.method_options (sorted; the last of a repeated key wins)."""
-    options: dict[str, Any] = {}
-    for item in items or ():
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"cannot read method option {item!r}", "--method-option", "write KEY=VALUE, e.g. rank=8")
-        options[key.strip()] = _option_value(text.strip())
-    return tuple(sorted(options.items()))
+    """``--method-option KEY=VALUE`` items as RunConfig.method_options (see :mod:`vptstudy.methods.option_values`)."""
+    return parse_items(items)
 
 
 NormalizeOpt = Annotated[

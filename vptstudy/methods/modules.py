@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from torch import nn
 
-from vptstudy.config import RunConfig
 from vptstudy.errors import UserError
+from vptstudy.methods.option_values import method_options  # noqa: F401  (re-exported: methods import it from here)
 
 _BLOCK = re.compile(r"(^|\.)blocks\.\d+$")
 
@@ -49,42 +49,6 @@ def replace_module(root: nn.Module, name: str, new: nn.Module) -> None:
     """Put ``new`` where the submodule called ``name`` is."""
     parent_name, _, attr = name.rpartition(".")
     setattr(root.get_submodule(parent_name) if parent_name else root, attr, new)
-
-
-def _coerce(key: str, value: Any, default: Any, method: str) -> Any:
-    def bad(kind: str) -> UserError:
-        return UserError(
-            f"method option {key}={value!r} of {method} is not {kind}", "--method-option", f"e.g. {key}={default}"
-        )
-
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise bad("true or false")
-        return value
-    if isinstance(default, int):
-        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
-            raise bad("a whole number")
-        return int(value)
-    if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise bad("a number")
-        return float(value)
-    return str(value)
-
-
-def method_options(cfg: RunConfig, defaults: dict[str, Any]) -> dict[str, Any]:
-    """The run's method options over ``defaults``; an unknown key or a value of the wrong type is a UserError."""
-    given = dict(cfg.method_options)
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        known = ", ".join(f"{k} (default {v})" for k, v in defaults.items()) or "none"
-        raise UserError(
-            f"unknown method option {unknown[0]!r} for method {cfg.method}", "--method-option", f"its options: {known}"
-        )
-    return {
-        key: _coerce(key, given[key], default, cfg.method) if key in given else default
-        for key, default in defaults.items()
-    }
 
 
 def require_backbone(model: nn.Module, method: str, supported: tuple[type, ...]) -> None:
