@@ -246,6 +246,31 @@ def parse_study(data: dict[str, Any], source: str = "study") -> Study:
     from vptstudy.data import TASKS
     from vptstudy.methods import METHODS
 
+    _check_header(data, source)
+    tasks = _names(data["tasks"], "tasks", TASKS, source, "run `vptstudy tasks` for the names")
+    methods = _names(data["methods"], "methods", METHODS, source, f"use some of {', '.join(METHODS)}")
+    seeds = _seeds(data.get("seeds", list(FINAL_SEEDS)), "seeds", source)
+    run, search_mode, eta = _run_table(data, source)
+    study = Study(
+        name=data["name"],
+        kind=data["kind"],
+        tasks=tuple(tasks),
+        methods=tuple(methods),
+        seeds=seeds,
+        run=run,
+        grid=_grid_tables(data, source),
+        fixed=_fixed_tables(data, source),
+        method_options=_method_option_tables(data, source),
+        search_mode=search_mode,
+        eta=eta,
+        **_kind_extra(data, source),
+    )
+    _check_runs(study, source)
+    return study
+
+
+def _check_header(data: dict[str, Any], source: str) -> None:
+    """The top-level keys, and name, kind and description."""
     _check_keys(data, TOP_KEYS, "", source)
     for key in ("name", "kind", "tasks", "methods"):
         if key not in data:
@@ -261,9 +286,10 @@ def parse_study(data: dict[str, Any], source: str = "study") -> Study:
         raise _err(f"unknown kind {data['kind']!r}", "kind", f"use one of {', '.join(KINDS)}", source)
     if not isinstance(data.get("description", ""), str):
         raise _err("description must be a string", "description", 'write description = "..."', source)
-    tasks = _names(data["tasks"], "tasks", TASKS, source, "run `vptstudy tasks` for the names")
-    methods = _names(data["methods"], "methods", METHODS, source, f"use some of {', '.join(METHODS)}")
-    seeds = _seeds(data.get("seeds", list(FINAL_SEEDS)), "seeds", source)
+
+
+def _run_table(data: dict[str, Any], source: str) -> tuple[dict[str, Any], str, int]:
+    """The [run] table's run settings, its search mode and its halving eta."""
     run = dict(_table(data, "run", source, "[run] followed by key = value lines"))
     _check_keys(run, RUN_KEYS | SEARCH_KEYS, "run.", source)
     search_mode = run.pop("search", "grid")
@@ -281,10 +307,24 @@ def parse_study(data: dict[str, Any], source: str = "study") -> Study:
             f"the [{data['kind']}] table sets the data regime",
             source,
         )
-    grid: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {}
-    for method, table in _table(data, "grid", source, "[grid.<method>] with lr = [...] and wd = [...]").items():
+    return run, search_mode, eta
+
+
+def _method_tables(data: dict[str, Any], key: str, source: str, example: str) -> dict[str, Any]:
+    """The [<key>.<method>] tables, each for a known method."""
+    from vptstudy.methods import METHODS
+
+    tables = _table(data, key, source, example)
+    for method in tables:
         if method not in METHODS:
-            raise _err(f"unknown method {method!r}", f"grid.{method}", f"use one of {', '.join(METHODS)}", source)
+            raise _err(f"unknown method {method!r}", f"{key}.{method}", f"use one of {', '.join(METHODS)}", source)
+    return tables
+
+
+def _grid_tables(data: dict[str, Any], source: str) -> dict[str, tuple[tuple[float, ...], tuple[float, ...]]]:
+    """[grid.<method>]: the searched lr and wd values, over the method's default grid."""
+    grid: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {}
+    for method, table in _method_tables(data, "grid", source, "[grid.<method>] with lr = [...] and wd = [...]").items():
         table = _table({f"grid.{method}": table}, f"grid.{method}", source, f"[grid.{method}] then lr = [1.0]")
         _check_keys(table, GRID_KEYS, f"grid.{method}.", source)
         default_lrs, default_wds = search_grid(method)
@@ -292,10 +332,13 @@ def parse_study(data: dict[str, Any], source: str = "study") -> Study:
         wds = _numbers(table.get("wd", list(default_wds)), f"grid.{method}.wd", source)
         _lr_wd({"lr": list(lrs), "wd": list(wds)}, f"grid.{method}", source)
         grid[method] = (lrs, wds)
+    return grid
+
+
+def _fixed_tables(data: dict[str, Any], source: str) -> dict[str, tuple[float, float]]:
+    """[fixed.<method>]: the one lr and wd of an unsearched run, over the method's defaults."""
     fixed: dict[str, tuple[float, float]] = {}
-    for method, table in _table(data, "fixed", source, "[fixed.<method>] with lr = ... and wd = ...").items():
-        if method not in METHODS:
-            raise _err(f"unknown method {method!r}", f"fixed.{method}", f"use one of {', '.join(METHODS)}", source)
+    for method, table in _method_tables(data, "fixed", source, "[fixed.<method>] with lr = ... and wd = ...").items():
         table = _table({f"fixed.{method}": table}, f"fixed.{method}", source, f"[fixed.{method}] then lr = 0.001")
         _check_keys(table, GRID_KEYS, f"fixed.{method}.", source)
         default_lr, default_wd = fixed_hparams(method)
@@ -303,53 +346,56 @@ def parse_study(data: dict[str, Any], source: str = "study") -> Study:
         wd = _number(table.get("wd", default_wd), f"fixed.{method}.wd", source)
         _lr_wd({"lr": lr, "wd": wd}, f"fixed.{method}", source)
         fixed[method] = (lr, wd)
-    method_options: dict[str, tuple[tuple[str, Any], ...]] = {}
-    for method, table in _table(data, "method_options", source, "[method_options.<method>] then rank = 8").items():
-        if method not in METHODS:
-            raise _err(
-                f"unknown method {method!r}", f"method_options.{method}", f"use one of {', '.join(METHODS)}", source
-            )
-        method_options[method] = tuple(sorted(_options(table, f"method_options.{method}", source).items()))
-    kind = data["kind"]
-    extra: dict[str, Any] = {}
-    if kind == "datasize":
-        table = _table(data, "datasize", source, "[datasize] then sizes = [400, 800]")
-        _check_keys(table, DATASIZE_KEYS, "datasize.", source)
-        extra["sizes"] = _numbers(table.get("sizes", list(PAPER_SIZES)), "datasize.sizes", source, True, low=1)
-        extra["split_seeds"] = _seeds(table.get("split_seeds", [0]), "datasize.split_seeds", source)
-        extra["search"] = _bool(table.get("search", True), "datasize.search", source)
-    elif kind == "oneshot":
-        table = _table(data, "oneshot", source, "[oneshot] then shots = 1")
-        _check_keys(table, ONESHOT_KEYS, "oneshot.", source)
-        extra["shots"] = _number(table.get("shots", 1), "oneshot.shots", source, integer=True, low=1)
-        protocol = table.get("protocol", "draws")
-        if protocol not in SHOTS_PROTOCOLS:
-            raise _err(
-                f"unknown one-shot protocol {protocol!r}",
-                "oneshot.protocol",
-                "use study (the study's code: one fixed draw from train800/val200, searched) or draws",
-                source,
-            )
-        extra["shots_protocol"] = protocol
-        default_draws = 1 if protocol == "study" else 5  # the study draws once, with a fixed seed
-        extra["draws"] = _number(table.get("draws", default_draws), "oneshot.draws", source, integer=True, low=1)
-        extra["search"] = _bool(table.get("search", protocol == "study"), "oneshot.search", source)
-    study = Study(
-        name=data["name"],
-        kind=kind,
-        tasks=tuple(tasks),
-        methods=tuple(methods),
-        seeds=seeds,
-        run=run,
-        grid=grid,
-        fixed=fixed,
-        method_options=method_options,
-        search_mode=search_mode,
-        eta=eta,
-        **extra,
-    )
-    _check_runs(study, source)
-    return study
+    return fixed
+
+
+def _method_option_tables(data: dict[str, Any], source: str) -> dict[str, tuple[tuple[str, Any], ...]]:
+    """[method_options.<method>]: each method's options, sorted."""
+    tables = _method_tables(data, "method_options", source, "[method_options.<method>] then rank = 8")
+    return {
+        method: tuple(sorted(_options(table, f"method_options.{method}", source).items()))
+        for method, table in tables.items()
+    }
+
+
+def _kind_extra(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """The Study fields a datasize or one-shot study sets from its own table (none for the other kinds)."""
+    if data["kind"] == "datasize":
+        return _datasize_extra(data, source)
+    if data["kind"] == "oneshot":
+        return _oneshot_extra(data, source)
+    return {}
+
+
+def _datasize_extra(data: dict[str, Any], source: str) -> dict[str, Any]:
+    table = _table(data, "datasize", source, "[datasize] then sizes = [400, 800]")
+    _check_keys(table, DATASIZE_KEYS, "datasize.", source)
+    return {
+        "sizes": _numbers(table.get("sizes", list(PAPER_SIZES)), "datasize.sizes", source, True, low=1),
+        "split_seeds": _seeds(table.get("split_seeds", [0]), "datasize.split_seeds", source),
+        "search": _bool(table.get("search", True), "datasize.search", source),
+    }
+
+
+def _oneshot_extra(data: dict[str, Any], source: str) -> dict[str, Any]:
+    table = _table(data, "oneshot", source, "[oneshot] then shots = 1")
+    _check_keys(table, ONESHOT_KEYS, "oneshot.", source)
+    shots = _number(table.get("shots", 1), "oneshot.shots", source, integer=True, low=1)
+    protocol = table.get("protocol", "draws")
+    if protocol not in SHOTS_PROTOCOLS:
+        raise _err(
+            f"unknown one-shot protocol {protocol!r}",
+            "oneshot.protocol",
+            "use study (the study's code: one fixed draw from train800/val200, searched) or draws",
+            source,
+        )
+    default_draws = 1 if protocol == "study" else 5  # the study draws once, with a fixed seed
+    return {
+        "shots": shots,
+        "shots_protocol": protocol,
+        "draws": _number(table.get("draws", default_draws), "oneshot.draws", source, integer=True, low=1),
+        "search": _bool(table.get("search", protocol == "study"), "oneshot.search", source),
+    }
 
 
 def _run_key(option: str) -> str:
