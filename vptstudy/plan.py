@@ -275,54 +275,21 @@ def plan(cfg: RunConfig) -> RunPlan:
     options = method_options(method, cfg)
     phases = tuple(_phase(method, ph, cfg, cfg.model) for ph in method.phases)
     uses_prompts = method.uses_prompts
-    num_prompts = None
-    if uses_prompts:
-        num_prompts = cfg.num_prompts if cfg.num_prompts is not None else default_prompt_length(cfg.task)
-    mode = "shallow" if cfg.method in SHALLOW_METHODS else "deep"
-    prompt_dropout = (
-        (cfg.prompt_dropout if cfg.prompt_dropout is not None else PROMPT_DROPOUT[mode]) if uses_prompts else None
-    )
+    num_prompts, prompt_dropout = _prompt_settings(cfg, uses_prompts)
     head_init = cfg.head_init or HEAD_INIT
     input_size = cfg.img_size or default_input_size(cfg.model)
     test_subsample = DEFAULT_TEST_SUBSAMPLE if cfg.test_subsample is None else (cfg.test_subsample or None)
     data = data_identity(cfg)
     searched = next(p for p in phases if p.searched)
-    identity = identity_hash(
-        {
-            "layout": LAYOUT,
-            "task": cfg.task,
-            "method": cfg.method,
-            "model": cfg.model,
-            "pretrained": cfg.pretrained,
-            "weights": cfg.weights,
-            "input_size": input_size,
-            "split": cfg.split,
-            "train_size": cfg.train_size,
-            "shots": cfg.shots,
-            # only when not the default, so that draws-mode run folders keep their names
-            **({"shots_protocol": cfg.shots_protocol} if cfg.shots_protocol != "draws" else {}),
-            "split_seed": cfg.split_seed,
-            "test_subsample": test_subsample,
-            "precision": cfg.precision,
-            "phases": [dataclasses.asdict(p) for p in phases],
-            "prompts": [num_prompts, prompt_dropout] if uses_prompts else None,
-            "head_init": head_init,
-            "method_options": dict(options),
-            "data": [data.root, data.fingerprint],
-            **({} if cfg.normalize == "imagenet" else {"normalize": cfg.normalize}),  # default: hash unchanged
-        }
-    )
-    parts = [f"lr{_fmt(searched.base_lr)}", f"wd{_fmt(searched.weight_decay)}"]
-    if uses_prompts:
-        parts.append(f"p{num_prompts}")
-    run_dir = (
-        Path(cfg.out_dir)
-        / cfg.study
-        / cfg.task
-        / cfg.method
-        / split_name(cfg)
-        / "-".join([*parts, identity])
-        / f"seed{cfg.seed}"
+    identity = _identity(
+        cfg,
+        input_size=input_size,
+        test_subsample=test_subsample,
+        phases=phases,
+        prompts=[num_prompts, prompt_dropout] if uses_prompts else None,
+        head_init=head_init,
+        options=options,
+        data=data,
     )
     resolved = cfg.replace(
         num_prompts=num_prompts if uses_prompts else 0,
@@ -349,7 +316,71 @@ def plan(cfg: RunConfig) -> RunPlan:
         data_fingerprint=data.fingerprint,
         method_options=options,
         identity=identity,
-        run_dir=run_dir,
+        run_dir=_run_dir(cfg, searched, num_prompts if uses_prompts else None, identity),
+    )
+
+
+def _identity(
+    cfg: RunConfig,
+    *,
+    input_size: int,
+    test_subsample: int | None,
+    phases: tuple[PhasePlan, ...],
+    prompts: list[Any] | None,
+    head_init: str,
+    options: tuple[tuple[str, Any], ...],
+    data: DataIdentity,
+) -> str:
+    """The hash of everything that makes a run differ (its run folder's last part)."""
+    return identity_hash(
+        {
+            "layout": LAYOUT,
+            "task": cfg.task,
+            "method": cfg.method,
+            "model": cfg.model,
+            "pretrained": cfg.pretrained,
+            "weights": cfg.weights,
+            "input_size": input_size,
+            "split": cfg.split,
+            "train_size": cfg.train_size,
+            "shots": cfg.shots,
+            # only when not the default, so that draws-mode run folders keep their names
+            **({"shots_protocol": cfg.shots_protocol} if cfg.shots_protocol != "draws" else {}),
+            "split_seed": cfg.split_seed,
+            "test_subsample": test_subsample,
+            "precision": cfg.precision,
+            "phases": [dataclasses.asdict(p) for p in phases],
+            "prompts": prompts,
+            "head_init": head_init,
+            "method_options": dict(options),
+            "data": [data.root, data.fingerprint],
+            **({} if cfg.normalize == "imagenet" else {"normalize": cfg.normalize}),  # default: hash unchanged
+        }
+    )
+
+
+def _prompt_settings(cfg: RunConfig, uses_prompts: bool) -> tuple[int | None, float | None]:
+    """The prompt length and prompt dropout (the paper's defaults unless given); both None without prompts."""
+    if not uses_prompts:
+        return None, None
+    num_prompts = cfg.num_prompts if cfg.num_prompts is not None else default_prompt_length(cfg.task)
+    mode = "shallow" if cfg.method in SHALLOW_METHODS else "deep"
+    return num_prompts, cfg.prompt_dropout if cfg.prompt_dropout is not None else PROMPT_DROPOUT[mode]
+
+
+def _run_dir(cfg: RunConfig, searched: PhasePlan, num_prompts: int | None, identity: str) -> Path:
+    """out/<study>/<task>/<method>/<split>/lr..-wd..[-p<prompts>]-<identity>/seed<seed>."""
+    parts = [f"lr{_fmt(searched.base_lr)}", f"wd{_fmt(searched.weight_decay)}"]
+    if num_prompts is not None:
+        parts.append(f"p{num_prompts}")
+    return (
+        Path(cfg.out_dir)
+        / cfg.study
+        / cfg.task
+        / cfg.method
+        / split_name(cfg)
+        / "-".join([*parts, identity])
+        / f"seed{cfg.seed}"
     )
 
 
