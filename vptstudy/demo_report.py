@@ -224,9 +224,27 @@ def demo_report(
     quick: bool,
 ) -> str:
     """The whole report as markdown."""
-    from vptstudy.analysis.quadrant import summary_lines, to_markdown
-    from vptstudy.analysis.tables import collect, overfitting_lines
+    lines = _intro_lines(main, accs, outputs, quick)
+    lines += _verdict_lines(main, accs, fid)
+    lines += _distance_lines(table)
+    lines += _search_lines(summaries)
+    if size_summaries:
+        lines += [
+            "## Data size (fixed lr, train:val 4:1, final runs on train+val)",
+            "",
+            "Test accuracy (%), mean ± std over seeds; the difference is paired by seed.",
+            "",
+            *datasize_lines(size_summaries),
+        ]
+    lines += _run_health_lines(main, outputs)
+    lines += _figure_lines(outputs)
+    if outputs.notes:
+        lines += ["## Notes", ""] + [f"- {n}" for n in outputs.notes] + [""]
+    return "\n".join(lines)
 
+
+def _intro_lines(main: Study, accs: Mapping[str, Mapping[str, SeedAccs]], outputs: Any, quick: bool) -> list[str]:
+    """Title, the quick-mode warning, the model card, the protocol and the accuracy table."""
     run = main.run
     methods = ", ".join(_name(m) for m in main.methods)
     lines = [f"# vptstudy demo: {methods} on the toy quadrants", ""]
@@ -248,8 +266,13 @@ def demo_report(
         *_accuracy_table(main, accs),
         "",
     ]
+    return lines
+
+
+def _verdict_lines(main: Study, accs: Mapping[str, Mapping[str, SeedAccs]], fid: dict[str, Any]) -> list[str]:
+    """The paired FT vs VPT-deep verdicts per task, and the mixed / FT-then-PT comparison when run."""
     rows = verdicts(main.tasks, accs)
-    lines += [
+    lines = [
         "## Quadrant verdicts: FT vs VPT-deep, paired over seeds",
         "",
         "Per seed, VPT-deep's test accuracy minus FT's (same data, same test set); the winner is decided by a "
@@ -266,7 +289,14 @@ def demo_report(
     variants = _variant_lines(main, accs)
     if variants:
         lines += ["### Mixed and FT-then-PT against VPT-deep (paper section 5.2)", "", *variants, ""]
-    lines += [
+    return lines
+
+
+def _distance_lines(table: Any) -> list[str]:
+    """The quadrant table by measured distance, with its summary."""
+    from vptstudy.analysis.quadrant import summary_lines, to_markdown
+
+    lines = [
         "## Quadrants by measured distance",
         "",
         "The same tasks split by the measured distance (above/below the median) and the registry's task "
@@ -275,32 +305,37 @@ def demo_report(
         to_markdown(table),
         "",
     ]
-    lines += [f"- {line}" for line in summary_lines(table)[1:]] + [""]
-    lines += ["## Learning-rate search", "", "| unit | chosen lr | chosen wd |", "|---|---:|---:|"]
+    return lines + [f"- {line}" for line in summary_lines(table)[1:]] + [""]
+
+
+def _search_lines(summaries: list[dict[str, Any]]) -> list[str]:
+    """The chosen lr and wd of each searched unit."""
+    lines = ["## Learning-rate search", "", "| unit | chosen lr | chosen wd |", "|---|---:|---:|"]
     for s in summaries:
         lr, wd = s["chosen"] if s["chosen"] else ("-", "-")
         lines.append(f"| {s['unit']} | {lr} | {wd} |")
-    lines.append("")
-    if size_summaries:
-        lines += [
-            "## Data size (fixed lr, train:val 4:1, final runs on train+val)",
-            "",
-            "Test accuracy (%), mean ± std over seeds; the difference is paired by seed.",
-            "",
-            *datasize_lines(size_summaries),
-        ]
+    return [*lines, ""]
+
+
+def _run_health_lines(main: Study, outputs: Any) -> list[str]:
+    """Overfitting tables and failed runs, read back from the study's run folders."""
+    from vptstudy.analysis.tables import collect, overfitting_lines
+
+    lines: list[str] = []
     report = collect(outputs.out_dir / "runs" / main.name)
     for t in report.tables:
         lines += ["## Overfitting", "", *overfitting_lines(t)]
     if report.failed:
         lines += ["## Failed runs", ""] + [f"- {r.get('run_dir')}: {r.get('reason')}" for r in report.failed] + [""]
-    lines += ["## Figures", ""] + [f"- `{Path(f).relative_to(outputs.out_dir)}`" for f in outputs.figures]
+    return lines
+
+
+def _figure_lines(outputs: Any) -> list[str]:
+    """The figures written, relative to the output folder, and what the attribution / embedding figures show."""
+    lines = ["## Figures", ""] + [f"- `{Path(f).relative_to(outputs.out_dir)}`" for f in outputs.figures]
     if getattr(outputs, "attribution", None):
         task, selection = outputs.attribution
         lines.append(f"- attribution: {task}, test images where {selection.replace('-', ' ')}")
     if getattr(outputs, "embedding_task", None):
         lines.append(f"- t-SNE / UMAP: {outputs.embedding_task} (FT and VPT-deep final runs, first seed)")
-    lines.append("")
-    if outputs.notes:
-        lines += ["## Notes", ""] + [f"- {n}" for n in outputs.notes] + [""]
-    return "\n".join(lines)
+    return [*lines, ""]
