@@ -158,12 +158,7 @@ def train(
     check_json(dry_run, as_json)
     if search is not None:
         _search_only(ctx)
-        if search not in ("grid", "halving"):
-            raise UserError(f"unknown search {search!r}", "--search", "use --search grid or --search halving")
-        if eta < 2:
-            raise UserError(f"invalid --eta {eta}", "--eta", "use 2 or more (3: the top third go on)")
-        grid = {k: list(v) for k, v in (("lr", floats(lrs, "--lrs")), ("wd", floats(wds, "--wds"))) if v}
-        found = _search_study(cfg, search, eta, grid, ints(seeds, "--seeds"))
+        found = _search_from_options(cfg, search, eta, lrs, wds, seeds)
         execute_study(found, executor.spec(), dry_run, as_json)
         return
     if dry_run:
@@ -174,6 +169,25 @@ def train(
         return
     with make_progress() as progress:
         result = fit(cfg, TrainProgress(progress, f"{task} {method}"))
+    _raise_if_busy(result)
+    print_results([result], title="Run summary")
+    normalize_note(cfg.normalize, cfg.model)  # after the work: an error stays the only line
+
+
+def _search_from_options(
+    cfg: RunConfig, search: str, eta: int, lrs: str | None, wds: str | None, seeds: str | None
+) -> Study:
+    """The search Study that ``--search`` with ``--eta/--lrs/--wds/--seeds`` asks for."""
+    if search not in ("grid", "halving"):
+        raise UserError(f"unknown search {search!r}", "--search", "use --search grid or --search halving")
+    if eta < 2:
+        raise UserError(f"invalid --eta {eta}", "--eta", "use 2 or more (3: the top third go on)")
+    grid = {k: list(v) for k, v in (("lr", floats(lrs, "--lrs")), ("wd", floats(wds, "--wds"))) if v}
+    return _search_study(cfg, search, eta, grid, ints(seeds, "--seeds"))
+
+
+def _raise_if_busy(result: dict) -> None:
+    """A run another process is training is an error here (one line naming the lock's owner)."""
     if result.get("status") == "busy":
         from vptstudy import locks, runs
 
@@ -183,8 +197,6 @@ def train(
             result["run_dir"],
             "wait for it to finish, or stop that process (a lock whose process is gone is taken over)",
         )
-    print_results([result], title="Run summary")
-    normalize_note(cfg.normalize, cfg.model)  # after the work: an error stays the only line
 
 
 # options that name one run: a search sets them itself (lr, wd per candidate; tune then final; its seeds)
