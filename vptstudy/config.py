@@ -108,9 +108,6 @@ class RunConfig:
 def validate_run_config(cfg: RunConfig) -> None:
     """Check value ranges; raise :class:`UserError` naming the option and the allowed values."""
 
-    def bad(option: str, value: Any, fix: str) -> UserError:
-        return UserError(f"invalid {option} {value!r}", option, fix)
-
     for option, number in (
         ("--lr", cfg.base_lr),
         ("--wd", cfg.weight_decay),
@@ -121,49 +118,63 @@ def validate_run_config(cfg: RunConfig) -> None:
     validate.seed(cfg.seed, "--seed")
     validate.seed(cfg.split_seed, "--split-seed")
     validate.folder_name(cfg.study, "--study")  # the first run-directory level: must not climb out of --out-dir
+    _check_schedule(cfg)
+    _check_data_and_run(cfg)
+
+
+def _bad(option: str, value: Any, fix: str) -> UserError:
+    return UserError(f"invalid {option} {value!r}", option, fix)
+
+
+def _check_schedule(cfg: RunConfig) -> None:
+    """Epochs, warm-up, batch, lr, wd, prompts and image size."""
     if cfg.epochs < 1:
-        raise bad("--epochs", cfg.epochs, "use at least 1 epoch")
+        raise _bad("--epochs", cfg.epochs, "use at least 1 epoch")
     if cfg.warmup_epochs is not None and not 0 <= cfg.warmup_epochs < cfg.epochs:
-        raise bad("--warmup-epochs", cfg.warmup_epochs, f"use 0 to {cfg.epochs - 1} (fewer than --epochs)")
+        raise _bad("--warmup-epochs", cfg.warmup_epochs, f"use 0 to {cfg.epochs - 1} (fewer than --epochs)")
     if cfg.batch_size is not None and cfg.batch_size < 1:
-        raise bad("--batch-size", cfg.batch_size, "use a positive batch size")
+        raise _bad("--batch-size", cfg.batch_size, "use a positive batch size")
     if cfg.base_lr is not None and not cfg.base_lr > 0:
-        raise bad("--lr", cfg.base_lr, "the learning rate must be > 0")
+        raise _bad("--lr", cfg.base_lr, "the learning rate must be > 0")
     if cfg.weight_decay is not None and cfg.weight_decay < 0:
-        raise bad("--wd", cfg.weight_decay, "weight decay must be >= 0")
+        raise _bad("--wd", cfg.weight_decay, "weight decay must be >= 0")
     if cfg.num_prompts is not None and cfg.num_prompts < 0:
-        raise bad("--prompts", cfg.num_prompts, "the prompt length must be >= 0")
+        raise _bad("--prompts", cfg.num_prompts, "the prompt length must be >= 0")
     if cfg.prompt_dropout is not None and not 0 <= cfg.prompt_dropout < 1:
-        raise bad("--prompt-dropout", cfg.prompt_dropout, "use a probability in [0, 1)")
+        raise _bad("--prompt-dropout", cfg.prompt_dropout, "use a probability in [0, 1)")
     if cfg.img_size is not None and cfg.img_size < 1:
-        raise bad("--img-size", cfg.img_size, "use a positive image size")
+        raise _bad("--img-size", cfg.img_size, "use a positive image size")
+
+
+def _check_data_and_run(cfg: RunConfig) -> None:
+    """The data regime, precision, checkpoints, logging, test subsample, rungs and head init."""
     if cfg.split not in SPLITS:
-        raise bad("--split", cfg.split, f"use one of {', '.join(SPLITS)}")
+        raise _bad("--split", cfg.split, f"use one of {', '.join(SPLITS)}")
     if cfg.precision not in PRECISIONS:
-        raise bad("--precision", cfg.precision, f"use one of {', '.join(PRECISIONS)}")
+        raise _bad("--precision", cfg.precision, f"use one of {', '.join(PRECISIONS)}")
     if cfg.train_size is not None and cfg.train_size < 1:
-        raise bad("--train-size", cfg.train_size, "use a positive number of training images")
+        raise _bad("--train-size", cfg.train_size, "use a positive number of training images")
     if cfg.shots is not None and cfg.shots < 1:
-        raise bad("--shots", cfg.shots, "use at least 1 image per class")
+        raise _bad("--shots", cfg.shots, "use at least 1 image per class")
     if cfg.shots_protocol not in SHOTS_PROTOCOLS:
-        raise bad("--shots-protocol", cfg.shots_protocol, f"use one of {', '.join(SHOTS_PROTOCOLS)}")
+        raise _bad("--shots-protocol", cfg.shots_protocol, f"use one of {', '.join(SHOTS_PROTOCOLS)}")
     if cfg.shots_protocol == "study" and cfg.shots is None:
-        raise bad("--shots-protocol", cfg.shots_protocol, "the study's k-shot protocol needs --shots (e.g. 1)")
+        raise _bad("--shots-protocol", cfg.shots_protocol, "the study's k-shot protocol needs --shots (e.g. 1)")
     if cfg.checkpoint_every < 0:
-        raise bad("--checkpoint-every", cfg.checkpoint_every, "use 0 (never) or a number of epochs")
+        raise _bad("--checkpoint-every", cfg.checkpoint_every, "use 0 (never) or a number of epochs")
     if not cfg.checkpoint_minutes >= 0:
-        raise bad("--checkpoint-minutes", cfg.checkpoint_minutes, "use 0 (every epoch) or a number of minutes")
+        raise _bad("--checkpoint-minutes", cfg.checkpoint_minutes, "use 0 (every epoch) or a number of minutes")
     if cfg.normalize not in NORMALIZE:
-        raise bad("--normalize", cfg.normalize, f"use one of {', '.join(NORMALIZE)}")
+        raise _bad("--normalize", cfg.normalize, f"use one of {', '.join(NORMALIZE)}")
     if cfg.logger is not None and cfg.logger not in LOGGERS:
-        raise bad("--logger", cfg.logger, f"use one of {', '.join(LOGGERS)}")
+        raise _bad("--logger", cfg.logger, f"use one of {', '.join(LOGGERS)}")
     if cfg.test_subsample is not None and cfg.test_subsample < 0:
-        raise bad("--test-subsample", cfg.test_subsample, "use a positive count, or 0 for the whole test set")
+        raise _bad("--test-subsample", cfg.test_subsample, "use a positive count, or 0 for the whole test set")
     if cfg.backbone_dropout is not None and not 0 <= cfg.backbone_dropout < 1:
-        raise bad("--backbone-dropout", cfg.backbone_dropout, "use a probability in [0, 1)")
+        raise _bad("--backbone-dropout", cfg.backbone_dropout, "use a probability in [0, 1)")
     if any(not isinstance(r, int) or r < 1 for r in cfg.rungs):
-        raise bad("--rungs", list(cfg.rungs), "use positive epochs of the 100-epoch schedule, e.g. 10,30")
+        raise _bad("--rungs", list(cfg.rungs), "use positive epochs of the 100-epoch schedule, e.g. 10,30")
     if cfg.stop_epoch is not None and cfg.stop_epoch < 1:
-        raise bad("stop_epoch", cfg.stop_epoch, "use a positive epoch")
+        raise _bad("stop_epoch", cfg.stop_epoch, "use a positive epoch")
     if cfg.head_init is not None and cfg.head_init not in HEAD_INITS:
-        raise bad("--head-init", cfg.head_init, f"use one of {', '.join(HEAD_INITS)}")
+        raise _bad("--head-init", cfg.head_init, f"use one of {', '.join(HEAD_INITS)}")
