@@ -162,13 +162,7 @@ def choose(
     """
     extra: dict[str, Any] = {}
     if shots is not None and shots_protocol == "study":
-        if official is None:
-            raise UserError(
-                "the study's one-shot protocol draws from an official train800/val200 split, and this source has none",
-                where,
-                "use the VTAB-1k folder of the task, or --shots-protocol draws",
-            )
-        train, val, short = study_kshot(labels, shots, split_seed, official, final, num_classes)
+        train, val, short = _study_kshot_checked(labels, shots, split_seed, official, final, num_classes, where)
         kind = f"{shots}-shot (study: {'train800val200' if final else 'train800 / val200'})"
         extra = {"shots_protocol": "study", "classes_short": short}
     elif shots is not None:
@@ -182,16 +176,8 @@ def choose(
         train, val = torch.arange(n_train), torch.arange(n_train, n_train + n_val)
         kind = f"official train{n_train}/val{n_val}"
     else:
-        n_train, n_val = default
-        if n_train + n_val > len(labels):
-            raise UserError(
-                f"the protocol needs {n_train}+{n_val} train+val images, the source has {len(labels)}",
-                where,
-                "add data or use --train-size",
-            )
-        perm = permutation(len(labels), split_seed)
-        train, val = perm[:n_train], perm[n_train : n_train + n_val]
-        kind = f"train{n_train}/val{n_val}"
+        train, val = _seeded_draw(labels, default, split_seed, where)
+        kind = f"train{default[0]}/val{default[1]}"
     info = {
         "kind": kind,
         "split_seed": split_seed,
@@ -203,3 +189,37 @@ def choose(
         **extra,
     }
     return Choice(train, val, info)
+
+
+def _study_kshot_checked(
+    labels: torch.Tensor,
+    shots: int,
+    split_seed: int,
+    official: tuple[int, int] | None,
+    final: bool,
+    num_classes: int | None,
+    where: str,
+) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """:func:`study_kshot`, after checking that the source has the official split it draws from."""
+    if official is None:
+        raise UserError(
+            "the study's one-shot protocol draws from an official train800/val200 split, and this source has none",
+            where,
+            "use the VTAB-1k folder of the task, or --shots-protocol draws",
+        )
+    return study_kshot(labels, shots, split_seed, official, final, num_classes)
+
+
+def _seeded_draw(
+    labels: torch.Tensor, default: tuple[int, int], split_seed: int, where: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``default`` (train, val) sizes drawn from one seeded permutation of the pool."""
+    n_train, n_val = default
+    if n_train + n_val > len(labels):
+        raise UserError(
+            f"the protocol needs {n_train}+{n_val} train+val images, the source has {len(labels)}",
+            where,
+            "add data or use --train-size",
+        )
+    perm = permutation(len(labels), split_seed)
+    return perm[:n_train], perm[n_train : n_train + n_val]
