@@ -240,10 +240,22 @@ def _figures(
     if not order:
         outputs.notes.append("no task has both FT and VPT results: attribution and embeddings skipped")
         return
-    from vptstudy.figures.embeddings import embedding_figure
-
     outputs.attribution = _attribution(outputs, summaries, order, fig_dir, 8 if quick else 32)
     drawn()
+    _embedding_figures(outputs, summaries, accs, fig_dir, quick, drawn)
+
+
+def _embedding_figures(
+    outputs: DemoOutputs,
+    summaries: list[dict[str, Any]],
+    accs: SeedAccuracies,
+    fig_dir: Path,
+    quick: bool,
+    drawn: Callable[[], None],
+) -> None:
+    """t-SNE (and UMAP unless quick) of FT's and VPT-deep's features on the embedding task."""
+    from vptstudy.figures.embeddings import embedding_figure
+
     task = embedding_task(accs)
     assert task is not None
     ft_run, vpt_run = _final_run(summaries, task, FT), _final_run(summaries, task, VPT)
