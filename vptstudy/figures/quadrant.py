@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -61,7 +62,13 @@ def plot_quadrant(
     ax.grid(axis="x", visible=False)
     ax.set_title(title or f"{feature_label} to the pretraining data and the better method per task", pad=18)
 
-    # group names under their bars, thin separators between groups
+    _label_groups(ax, rows)
+    _legend(ax, table, colors)
+    return save_figure(fig, path, formats)
+
+
+def _label_groups(ax: Any, rows: Sequence[Any]) -> None:
+    """Group names under their bars, thin separators between groups."""
     start = 0
     for i in range(1, len(rows) + 1):
         if i == len(rows) or rows[i].group != rows[start].group:
@@ -81,6 +88,10 @@ def plot_quadrant(
                 ax.axvline(i - 0.5, color="grey", linewidth=0.6, linestyle=":", zorder=2)
             start = i
 
+
+def _legend(ax: Any, table: QuadrantTable, colors: dict[str, Any]) -> None:
+    """Winner colours, disparity hatching and the threshold line, to the right of the axes."""
+    rows = table.rows
     handles = [
         Patch(facecolor=colors["ft"], edgecolor="black", label=f"{display(table.ft_method)} wins"),
         Patch(facecolor=colors["vpt"], edgecolor="black", label=f"{display(table.vpt_method)} wins"),
@@ -95,4 +106,3 @@ def plot_quadrant(
         ),
     ]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    return save_figure(fig, path, formats)
