@@ -44,3 +44,14 @@ def test_gpus_without_cuda_is_an_error(tmp_path, capsys, monkeypatch):
         assert res.code == 2, res.err
         assert "--gpus 0,1 asks for CUDA, which is not available (--gpus)" in res.err
         assert not (tmp_path / "runs").exists()
+
+
+def test_huge_prompt_length_is_one_line_not_an_allocation(tmp_path, capsys, monkeypatch) -> None:
+    args = ["train", "--task", "toy/digits", "--method", "vpt-deep", "--model", "toy-vit", "--prompts", "100000000"]
+    res = run_cli([*args, "--out-dir", str(tmp_path)], capsys, monkeypatch)
+    assert res.code == 2
+    assert res.err.strip() == (
+        "vptstudy: error: invalid --prompts 100000000 (--prompts): use a prompt length from 0 to 4096 "
+        "(the study's longest: 200)"
+    )
+    assert not any(tmp_path.iterdir())

@@ -12,6 +12,7 @@ from vptstudy.errors import UserError
 PAPER_MODEL = "vit_base_patch16_224.orig_in21k"
 FINAL_SEEDS = (42, 44, 82, 100, 800)
 SPLITS = ("tune", "final")
+MAX_PROMPTS = 4096  # far above the study's 200; a typo like 100000000 would otherwise allocate hundreds of GB
 PRECISIONS = ("auto", "fp32", "bf16")
 LOGGERS = ("tensorboard", "wandb")  # vptstudy.loggers
 NORMALIZE = ("imagenet", "backbone")  # vptstudy.normalize: ImageNet mean/std, or the backbone's timm cfg
@@ -138,8 +139,9 @@ def _check_schedule(cfg: RunConfig) -> None:
         raise _bad("--lr", cfg.base_lr, "the learning rate must be > 0")
     if cfg.weight_decay is not None and cfg.weight_decay < 0:
         raise _bad("--wd", cfg.weight_decay, "weight decay must be >= 0")
-    if cfg.num_prompts is not None and cfg.num_prompts < 0:
-        raise _bad("--prompts", cfg.num_prompts, "the prompt length must be >= 0")
+    if cfg.num_prompts is not None and not 0 <= cfg.num_prompts <= MAX_PROMPTS:
+        fix = f"use a prompt length from 0 to {MAX_PROMPTS} (the study's longest: 200)"
+        raise _bad("--prompts", cfg.num_prompts, fix)
     if cfg.prompt_dropout is not None and not 0 <= cfg.prompt_dropout < 1:
         raise _bad("--prompt-dropout", cfg.prompt_dropout, "use a probability in [0, 1)")
     if cfg.img_size is not None and cfg.img_size < 1:
