@@ -87,3 +87,15 @@ def test_no_comparable_regime_says_so(tmp_path, capsys, monkeypatch) -> None:
     assert res.code == 0 and "--paper: no runs in a regime the paper reports" in res.out
     assert not (tmp_path / "paper.csv").exists() and not (tmp_path / "paper.md").exists()
     assert load_paper().regimes()[0] == "VTAB-1k protocol"
+
+
+def test_report_over_only_tuning_runs_says_why_there_is_no_table(tmp_path, capsys, monkeypatch) -> None:
+    args = ["train", "--task", "toy/digits", "--method", "linear", "--model", "toy-vit", "--no-pretrained"]
+    args += ["--epochs", "1", "--train-size", "20", "--img-size", "32", "--device", "cpu"]
+    assert run_cli([*args, "--out-dir", str(tmp_path)], capsys, monkeypatch).code == 0
+    res = run_cli(["report", str(tmp_path)], capsys, monkeypatch)
+    assert res.code == 2
+    assert res.err.strip() == (
+        f"vptstudy: error: no final runs under {str(tmp_path)!r}, only 1 tuning run(s), which evaluate no test "
+        "split (RUNS_DIR): train with --split final, or run a search (--search grid) to get final runs"
+    )

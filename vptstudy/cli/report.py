@@ -49,6 +49,15 @@ def report(
         raise UserError(f"runs folder {str(runs_dir)!r} not found", "RUNS_DIR", "pass the --out-dir of your runs")
     rep = collect(runs_dir)
     if not rep.tables and not rep.failed and not rep.incomplete and not rep.corrupt:
+        from vptstudy.runs import iter_runs
+
+        tuning = sum(1 for _ in iter_runs(runs_dir))
+        if tuning:  # only final runs have a test accuracy to tabulate
+            raise UserError(
+                f"no final runs under {str(runs_dir)!r}, only {tuning} tuning run(s), which evaluate no test split",
+                "RUNS_DIR",
+                "train with --split final, or run a search (--search grid) to get final runs",
+            )
         raise UserError(f"no runs under {str(runs_dir)!r}", "RUNS_DIR", "pass the folder your sweeps wrote to")
     for table in rep.tables:
         header, rows = table_rows(table)
