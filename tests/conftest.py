@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 
 import pytest
 import torch
@@ -26,10 +28,26 @@ torch.set_num_threads(1)
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
+# The tensor cache of built-in tasks (toy, digits) defaults to ~/.cache/vptstudy: tests, and the CLI subprocesses
+# and workers they start, use a folder of their own instead (shared by the session, removed at its end).
+_SESSION_CACHE = tempfile.mkdtemp(prefix="vptstudy-test-cache-")
+os.environ["VPTSTUDY_CACHE"] = _SESSION_CACHE
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _fresh_memos():
+    """Each test starts as a fresh process would: nothing kept in memory from an earlier test's runs."""
+    from vptstudy import memo
+
+    memo.clear_all()
+    yield
+    memo.clear_all()
 
 
 @pytest.fixture(autouse=True)
@@ -62,6 +80,7 @@ def _no_leaked_processes():
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_SESSION_CACHE, ignore_errors=True)
     strays = procs.wait_for_strays(STRAY_GRACE_S)
     if strays:
         procs.kill_all(strays)

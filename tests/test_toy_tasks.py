@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from vptstudy import memo
 from vptstudy.config import RunConfig
 from vptstudy.data import TASKS, load_task_data
 from vptstudy.data import toy_tasks as T
@@ -45,10 +46,12 @@ def test_tune_and_final_splits_follow_the_protocol(name):
 
 
 @pytest.mark.parametrize("name", NEW_TASKS)
-def test_data_is_fixed_and_regenerates_identically(name):
-    first = load_task_data(RunConfig(task=name, method="ft"), 32)
+def test_data_is_fixed_and_regenerates_identically(name, tmp_path):
+    first = load_task_data(RunConfig(task=name, method="ft", cache_dir=str(tmp_path / "a")), 32)
     T._native.cache_clear()
-    again = load_task_data(RunConfig(task=name, method="ft"), 32)
+    memo.clear_all()
+    again = load_task_data(RunConfig(task=name, method="ft", cache_dir=str(tmp_path / "b")), 32)
+    assert again.split_info["cache"]["built"] == ["pool", "test"]  # rendered again, not read from memory or a file
     assert torch.equal(first.train.images, again.train.images) and torch.equal(first.test.labels, again.test.labels)
 
 

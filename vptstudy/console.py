@@ -279,3 +279,26 @@ def bench_table(rows: list[dict[str, Any]]) -> Table:
             fmt(None if r["mfu"] is None else 100 * r["mfu"], ".1f"),
         )
     return table
+
+
+def startup_table(rows: list[dict[str, Any]]) -> Table:
+    """``bench --startup``: seconds per phase from process start to the first training step, one row per run."""
+    from rich import box
+
+    table = Table(
+        title="bench --startup: seconds from process start to the first training step (cpu)",
+        caption="fixed: all but the step; 2nd process: data cache warm; in-process: another lr right after it "
+        "in that process (imports done, tensors and backbone kept); load: 1-min load average",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 0),
+    )
+    table.add_column("case", no_wrap=True)
+    table.add_column("run", no_wrap=True)
+    columns = ("start", "import", "data", "model", "method", "step", "fixed", "total")
+    for col in (*columns, "load"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for r in rows:
+        table.add_row(r["case"], r["run"], *(f"{r[k + '_s']:.2f}" for k in columns), f"{r['load_avg_1m']:.1f}")
+    return table

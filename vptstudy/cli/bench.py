@@ -40,8 +40,26 @@ def bench(
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the training model.")] = False,
     json_path: Annotated[Path | None, typer.Option("--out", help="Also write the figures to this JSON file.")] = None,
     old_json: Annotated[Path | None, old_name("--json")] = None,
+    startup: Annotated[
+        bool,
+        typer.Option(
+            "--startup", help="Instead: a run's fixed cost, process start to first step (import, data, model, method)."
+        ),
+    ] = False,
+    case: Annotated[
+        list[str] | None, typer.Option("--case", help="--startup: toy or vit-b16-224 (repeatable; default both).")
+    ] = None,
+    step_batch: Annotated[int, typer.Option(help="--startup: images in the timed first step.")] = 8,
 ) -> None:
-    """Training speed: bare forward+backward+step vs a real epoch with evaluation; overhead, memory, MFU."""
+    """Training speed: bare forward+backward+step vs a real epoch with evaluation; overhead, memory, MFU.
+
+    With --startup: a run's fixed cost from process start to its first training step, for the toy backbone and
+    ViT-B/16 at 224 px (random weights): a first process, a second one (data cache warm), a second run in-process.
+    """
+    json_path = renamed(json_path, old_json, "--json", "--out")
+    if startup:
+        _startup(tuple(case or ()), step_batch, threads, json_path)
+        return
     from vptstudy.bench import BenchConfig
     from vptstudy.bench import bench as run_bench
     from vptstudy.console import bench_table, console
@@ -80,9 +98,26 @@ def bench(
         elif event == "real":
             console.print(f"[dim]real epochs: {info['method']} ({info['epochs']})[/]")
 
-    json_path = renamed(json_path, old_json, "--json", "--out")
     rows = run_bench(cfg, log)
     stdout.print(bench_table(rows))
+    if json_path is not None:
+        atomic_write_json(json_path, rows)
+        stdout.print(f"wrote {json_path}", soft_wrap=True)
+
+
+def _startup(cases: tuple[str, ...], step_batch: int, threads: int | None, json_path: Path | None) -> None:
+    from vptstudy.console import console, startup_table
+    from vptstudy.console import out as stdout
+    from vptstudy.runs import atomic_write_json
+    from vptstudy.startup import CASES, StartupConfig, startup_bench
+
+    cfg = StartupConfig(cases=cases or tuple(CASES), step_batch=step_batch, threads=threads or 1)
+
+    def log(event: str, info: dict) -> None:
+        console.print(f"[dim]startup: {info['case']}, {info['run']}[/]")
+
+    rows = startup_bench(cfg, log)
+    stdout.print(startup_table(rows))
     if json_path is not None:
         atomic_write_json(json_path, rows)
         stdout.print(f"wrote {json_path}", soft_wrap=True)

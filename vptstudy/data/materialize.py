@@ -1,4 +1,5 @@
-"""Turning catalogs into uint8 tensors: read from the tensor cache, or decode (in threads) and cache."""
+"""Turning catalogs into uint8 tensors: kept from an earlier run of this process, read from the tensor cache, or
+decoded (in threads) and cached."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from typing import Any
 
 import torch
 
+from vptstudy import memo
 from vptstudy.data import cache
 from vptstudy.data.catalog import Catalog
 from vptstudy.data.types import ImageSet
 
 Progress = Callable[[int, int], None]
+KEPT = memo.Memo("decoded catalogs")  # one entry per call: a task's pool and test at one size
 
 
 def decode_workers() -> int:
@@ -66,15 +69,20 @@ def cache_path(cache_dir: Path, cat: Catalog, size: int, key: str) -> Path:
 def materialize(
     catalogs: list[Catalog], size: int, cache_dir: Path | None, progress: Progress | None = None
 ) -> tuple[list[ImageSet], dict[str, Any]]:
-    """Decoded images for each catalog, from the cache where it holds a valid copy.
+    """Decoded images for each catalog: kept in memory from an earlier call with the same content, else from the
+    cache where it holds a valid copy, else decoded.
 
     Progress counts only images that are decoded, over all catalogs together. Returns the images and a report
-    (cache folder, parts read from it, parts decoded) for the run's config.json.
+    (cache folder, parts read from it, parts decoded, or ``memory``) for the run's config.json. The returned tensors
+    may be shared with later calls: callers index or copy them and never write into them.
     """
     report: dict[str, Any] = {"dir": str(cache_dir) if cache_dir else None, "read": [], "decoded": []}
+    keys = [cat.key(size) for cat in catalogs]
+    kept = KEPT.get(tuple(keys))
+    if kept is not None:
+        return [ImageSet(d.images, d.labels) for d in kept], {**report, "memory": [cat.part for cat in catalogs]}
     results: dict[str, ImageSet] = {}
     todo: list[tuple[str, Catalog, Path | None]] = []
-    keys = [cat.key(size) for cat in catalogs]
     for cat, key in zip(catalogs, keys, strict=True):
         if key in results or any(key == k for k, _, _ in todo):
             continue
@@ -85,6 +93,21 @@ def materialize(
             report["read"].append(cat.part)
         else:
             todo.append((key, cat, path))
+    _decode_all(todo, size, results, report, progress)
+    found = [results[k] for k in keys]
+    tensors = [t for data in results.values() for t in (data.images, data.labels)]
+    KEPT.put(tuple(keys), tuple(found), memo.tensor_bytes(tensors), tensors)
+    return found, report
+
+
+def _decode_all(
+    todo: list[tuple[str, Catalog, Path | None]],
+    size: int,
+    results: dict[str, ImageSet],
+    report: dict[str, Any],
+    progress: Progress | None,
+) -> None:
+    """Decode each catalog of ``todo`` into ``results`` and write it to its cache file (when it has one)."""
     total, offset = sum(len(cat) for _, cat, _ in todo), 0
     for key, cat, path in todo:
 
@@ -101,4 +124,3 @@ def materialize(
                 cache.save(path, key, data)
             except OSError as exc:
                 report["not_written"] = f"{type(exc).__name__}: {exc}"
-    return [results[k] for k in keys], report

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,6 +11,7 @@ import torch
 
 from vptstudy.data import images
 from vptstudy.data.catalog import Catalog
+from vptstudy.data.fingerprint import stat_line
 from vptstudy.data.images import is_image_file, resize_uint8
 from vptstudy.data.paths import ensure_inside
 from vptstudy.data.types import ImageSet
@@ -25,6 +28,19 @@ def digits_images(size: int) -> ImageSet:
     gray = torch.from_numpy(digits.images).float() * (255.0 / 16.0)  # values 0..16
     pixels = gray.round().to(torch.uint8).unsqueeze(1).expand(-1, 3, -1, -1).contiguous()
     return ImageSet(resize_uint8(pixels, size), torch.from_numpy(digits.target).long())
+
+
+def digits_source() -> dict[str, str]:
+    """What the digits' pixels depend on, found without importing scikit-learn: its version and the bundled file's
+    name, size and mtime (the built-in cache key)."""
+    spec = importlib.util.find_spec("sklearn")
+    origin = Path(spec.origin).parent if spec is not None and spec.origin else None
+    file = origin / "datasets" / "data" / "digits.csv.gz" if origin else Path("sklearn-not-found")
+    try:
+        version = importlib.metadata.version("scikit-learn")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    return {"scikit-learn": version, "file": stat_line(file, str(file)), "code": "digits_images v1"}
 
 
 def scan_image_folder(root: Path, where: str = "--data-root") -> tuple[list[str], list[tuple[Path, int]]]:

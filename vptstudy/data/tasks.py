@@ -7,10 +7,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from vptstudy.config import RunConfig
-from vptstudy.data import sources, splits
+from vptstudy.data import builtin, sources, splits
 from vptstudy.data.assemble import assemble
 from vptstudy.data.catalog import Parts
 from vptstudy.data.fingerprint import tree_fingerprint
+from vptstudy.data.paths import cache_root
 from vptstudy.data.tv_common import hold_out
 from vptstudy.data.types import ImageSet, Preprocess, TaskData
 from vptstudy.errors import UserError
@@ -78,11 +79,22 @@ def split_from_pool(
     return train, val, test, info
 
 
-def _load_digits(spec: TaskSpec, cfg: RunConfig, size: int, progress: Progress | None) -> TaskData:
+DIGITS_POOL = 1000  # a fixed permutation (seed 0): the first 1000 images are the train+val pool, 797 test
+
+
+def _digits_pool_and_test(size: int) -> tuple[ImageSet, ImageSet]:
     data = sources.digits_images(size)
-    perm = splits.permutation(len(data), 0)  # fixed: 1000 train+val pool, 797 test
-    pool, test = data.subset(perm[:1000]), data.subset(perm[1000:])
+    perm = splits.permutation(len(data), 0)
+    return data.subset(perm[:DIGITS_POOL]), data.subset(perm[DIGITS_POOL:])
+
+
+def _load_digits(spec: TaskSpec, cfg: RunConfig, size: int, progress: Progress | None) -> TaskData:
+    digits = {**sources.digits_source(), "split": f"permutation seed 0, pool {DIGITS_POOL}"}
+    pool, test, report = builtin.pool_and_test(
+        spec.name, digits, size, lambda: _digits_pool_and_test(size), cache_root(cfg.cache_dir, None)
+    )
     train, val, test, info = split_from_pool(spec.name, pool, test, cfg, (800, 200))
+    info["cache"] = report
     return TaskData(spec.name, 10, train, val, test, spec.make_preprocess(size), info)
 
 

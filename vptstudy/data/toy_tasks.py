@@ -19,8 +19,9 @@ from functools import lru_cache
 import torch
 
 from vptstudy.config import RunConfig
-from vptstudy.data import synthetic
+from vptstudy.data import builtin, synthetic
 from vptstudy.data.images import resize_uint8
+from vptstudy.data.paths import cache_root
 from vptstudy.data.tasks import Progress, TaskSpec, register, split_from_pool
 from vptstudy.data.types import ImageSet, TaskData
 
@@ -144,11 +145,32 @@ def _pool_and_test(name: str, size: int) -> tuple[ImageSet, ImageSet]:
     return pool, ImageSet(resize_uint8(test.images, size), test.labels)
 
 
+@lru_cache(maxsize=1)
+def _generator_code() -> str:
+    return builtin.code_digest(synthetic.__file__, __file__)
+
+
+def source(name: str) -> dict[str, int | str]:
+    """What a toy task's pixels depend on: the generator's code, its seeds and sizes (the built-in cache key)."""
+    toy = TOY_TASKS[name]
+    return {
+        "code": _generator_code(),
+        "pool_seed": toy.pool_seed,
+        "test_seed": toy.test_seed,
+        "pool": POOL_SIZE,
+        "test": TEST_SIZE,
+        "render": RENDER_SIZE,
+    }
+
+
 def _load(spec: TaskSpec, cfg: RunConfig, size: int, progress: Progress | None) -> TaskData:
-    pool, test = _pool_and_test(spec.name, size)
+    pool, test, report = builtin.pool_and_test(
+        spec.name, source(spec.name), size, lambda: _pool_and_test(spec.name, size), cache_root(cfg.cache_dir, None)
+    )
     train, val, test, info = split_from_pool(spec.name, pool, test, cfg, PROTOCOL)
     toy = TOY_TASKS[spec.name]
     info["generator"] = {"pool_seed": toy.pool_seed, "test_seed": toy.test_seed, "pool": POOL_SIZE}
+    info["cache"] = report
     assert spec.num_classes is not None
     return TaskData(spec.name, spec.num_classes, train, val, test, spec.make_preprocess(size), info)
 

@@ -21,6 +21,7 @@ from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
 from vptstudy.errors import UserError
+from vptstudy.models.kept import build_kept
 from vptstudy.models.moco import is_moco_v3, load_moco_v3
 from vptstudy.models.official import init_head, set_backbone_dropout
 from vptstudy.models.toy import EMBEDDED, create_embedded
@@ -134,10 +135,39 @@ def create_backbone(
     can be reached. ``dropout`` goes where the official ViT applies it and acts only in train mode; ``head_init``
     ``official`` initialises the new head as the study's code does, ``timm`` keeps timm's (see ``official``).
     """
-    model = _create(name, num_classes, pretrained, weights, img_size, **kwargs)
+    identity = (
+        name,
+        num_classes,
+        img_size,
+        _weights_identity(name, pretrained, weights),
+        tuple(sorted((k, repr(v)) for k, v in kwargs.items())),
+    )
+    model = build_kept(identity, lambda: _create(name, num_classes, pretrained, weights, img_size, **kwargs))
     set_backbone_dropout(model, dropout)
     init_head(model, head_init)
     return model
+
+
+def _stat(path: Path) -> str:
+    try:
+        st = path.stat()
+    except OSError:
+        return f"{path} missing"
+    return f"{path} {st.st_size} {st.st_mtime_ns}"
+
+
+def _weights_identity(name: str, pretrained: bool, weights: str | None) -> str:
+    """Which weights a build reads, cheaply (a stat): the file's name, size and mtime; ``random`` for none."""
+    if weights:
+        return _stat(Path(weights).expanduser())
+    if not pretrained:
+        return "random"
+    if name in EMBEDDED:
+        return _stat(EMBEDDED[name].weights)
+    if not timm.is_model(name.split(".", 1)[0]):
+        return "unknown"  # _create raises the user error
+    cached = _cached_pretrained_file(name)
+    return _stat(cached) if cached is not None else "hub"
 
 
 def _create(

@@ -52,7 +52,9 @@ def prepare(run: RunConfig | RunPlan, callback: Callback = quiet) -> Prepared:
     method = get_method(cfg.method)
     device = resolve_device(cfg.device)
     data = load_task_data(cfg, p.input_size, lambda done, total: callback("load", {"done": done, "total": total}))
+    callback("data", {"cache": data.split_info.get("cache")})  # where the tensors came from; timed by bench --startup
     model = build_model(p, data.num_classes)
+    callback("model", {"model": cfg.model})
     method.check(model, cfg)
     return Prepared(p, method, device, data, model.to(device), p.input_size, p.run_dir)
 
