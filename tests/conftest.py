@@ -28,10 +28,14 @@ torch.set_num_threads(1)
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
-# The tensor cache of built-in tasks (toy, digits) defaults to ~/.cache/vptstudy: tests, and the CLI subprocesses
-# and workers they start, use a folder of their own instead (shared by the session, removed at its end).
+# The tensor cache of built-in tasks (toy, digits) is $XDG_CACHE_HOME/vptstudy (~/.cache/vptstudy): tests, and the
+# CLI subprocesses and workers they start, use a folder of their own instead (shared by the session, removed at its
+# end). The hub caches of timm and torch stay where they were.
+_HOME_CACHE = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+os.environ.setdefault("HF_HOME", os.path.join(_HOME_CACHE, "huggingface"))
+os.environ.setdefault("TORCH_HOME", os.path.join(_HOME_CACHE, "torch"))
 _SESSION_CACHE = tempfile.mkdtemp(prefix="vptstudy-test-cache-")
-os.environ["VPTSTUDY_CACHE"] = _SESSION_CACHE
+os.environ["XDG_CACHE_HOME"] = _SESSION_CACHE
 
 
 @pytest.fixture(autouse=True)

@@ -52,6 +52,9 @@ def test_a_tensor_changed_in_place_is_never_handed_out_again():
     assert m.get("k") is t
     t[1:].add_(1)  # through a view, as a careless run would
     assert m.get("k") is None and len(m) == 0
+    with torch.inference_mode():
+        made = torch.zeros(3)  # an inference tensor has no version counter: it is not kept
+    assert not m.put("i", made, 12, [made]) and m.get("i") is None
 
 
 def test_a_run_that_writes_into_shared_task_tensors_does_not_poison_the_next(tmp_path):
@@ -65,7 +68,7 @@ def test_a_run_that_writes_into_shared_task_tensors_does_not_poison_the_next(tmp
 
 def tiny(out: Path, **kw) -> RunConfig:
     fields = dict(task="toy/shapes-new", method="ft", model="toy-vit", epochs=1, train_size=40, batch_size=20)
-    fields.update(test_subsample=50, split="final", device="cpu", out_dir=str(out), save_weights=True)
+    fields.update(test_subsample=50, split="final", device="cpu", out_dir=str(out), cache_dir=str(out.parent / "c"))
     return RunConfig(**{**fields, **kw})
 
 

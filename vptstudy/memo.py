@@ -81,14 +81,14 @@ class Memo:
     def put(self, key: Hashable, value: Any, nbytes: int, guarded: Iterable[torch.Tensor] = ()) -> bool:
         """Keep ``value`` (``nbytes`` large; ``guarded`` tensors are checked for in-place changes on each hit).
 
-        Returns False when it does not fit the budget (then nothing is kept)."""
-        if not self.fits(nbytes):
+        Returns False (and keeps nothing) when it does not fit the budget or a tensor is an inference tensor."""
+        tensors = tuple(guarded)
+        if not self.fits(nbytes) or any(t.is_inference() for t in tensors):  # those have no version counter
             return False
         budget = budget_bytes()
         self._entries.pop(key, None)
         while self._entries and (len(self._entries) >= self.max_items or self.nbytes + nbytes > budget):
             self._entries.popitem(last=False)
-        tensors = tuple(guarded)
         self._entries[key] = _Entry(value, nbytes, tensors, tuple(t._version for t in tensors))
         return True
 
@@ -98,6 +98,7 @@ class Memo:
 
     def clear(self) -> None:
         self._entries.clear()
+        self.hits = self.misses = 0
 
 
 _ALL: list[Memo] = []

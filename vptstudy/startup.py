@@ -115,7 +115,7 @@ def child(fit: Callable[..., Any], arg: str, started: float, imported: float) ->
     print(json.dumps({"process": first, "in_process": again}), flush=True)
 
 
-def _run_fields(case: str, work: Path, cfg: StartupConfig, tag: str) -> dict[str, Any]:
+def run_fields(case: str, work: Path, cfg: StartupConfig, tag: str) -> dict[str, Any]:
     return {
         **CASES[case],
         "epochs": 1,
@@ -135,7 +135,7 @@ def measure_process(case: str, work: Path, cfg: StartupConfig, tag: str) -> dict
         "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p),
     }
     spawned = time.time()
-    arg = json.dumps({"spawned": spawned, "run": _run_fields(case, work, cfg, tag)})
+    arg = json.dumps({"spawned": spawned, "run": run_fields(case, work, cfg, tag)})
     try:
         done = subprocess.run(
             [sys.executable, "-c", CHILD, arg], env=env, capture_output=True, text=True, timeout=cfg.timeout_s
