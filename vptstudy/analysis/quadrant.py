@@ -13,8 +13,8 @@ A task's FID is *high* when it is above the threshold (default: the median FID o
 with an odd count the median task counts as low). With per-seed accuracies (a runs folder, or ``seeds=``) the
 winner is the paired verdict of :mod:`vptstudy.analysis.paired` over the seeds both methods share: "undecided"
 when the difference is within seed noise. With means only, VPT *wins* a task when its accuracy is strictly
-higher than FT's; equal accuracies are a tie. Ties and undecided tasks count for neither. The paper expects VPT to win with high disparity (either
-FID) and with low FID, and FT to win with low disparity and high FID.
+higher than FT's; equal accuracies are a tie. Ties and undecided tasks count for neither. The paper expects
+VPT to win with high disparity (either FID) and with low FID, and FT to win with low disparity and high FID.
 """
 
 from __future__ import annotations
@@ -371,8 +371,8 @@ def to_markdown(table: QuadrantTable) -> str:
     ]
     for q in table.quadrants():
         out.append(
-            f"| {q.fid_level} | {q.disparity} | {len(q.tasks)} | {q.vpt_wins} | {q.ft_wins} | {q.ties} | {q.undecided} | "
-            f"{q.expected.upper()} |"
+            f"| {q.fid_level} | {q.disparity} | {len(q.tasks)} | {q.vpt_wins} | {q.ft_wins} | {q.ties} | "
+            f"{q.undecided} | {q.expected.upper()} |"
         )
     out += ["", f"FID threshold {table.threshold:.2f} ({table.threshold_rule}); VPT = {table.vpt_method}."]
     if table.skipped:
