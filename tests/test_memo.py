@@ -41,6 +41,8 @@ def test_budget_bounds_and_zero_turns_it_off(monkeypatch):
     assert not m.put("big", 0, 2**21) and m.get("big") is None
     assert m.put("x", 1, 600_000) and m.put("y", 2, 600_000)
     assert len(m) == 1 and m.get("y") == 2  # both together exceed the budget: the older went
+    other = memo.Memo("other", max_items=2)
+    assert other.put("o", 3, 600_000) and len(m) == 0 and other.get("o") == 3  # one budget for all memos
     monkeypatch.setenv(memo.BUDGET_ENV, "0")
     assert not m.fits(1) and not m.put("z", 3, 1)
 

@@ -4,9 +4,9 @@ A local worker or a Slurm job with ``--runs-per-job`` calls ``fit`` for one conf
 process. The task's decoded tensors and the backbone's weights are the same for most of them, so the data layer
 and the model builder keep their last results here instead of loading them again for every run.
 
-Each :class:`Memo` holds at most ``max_items`` entries (least recently used first out) within a byte budget
-(a quarter of the machine's memory, or ``$VPTSTUDY_MEMORY_CACHE_MB``; 0 turns every memo off). A miss first makes
-room for the entry that is about to be loaded, so a worker never holds more than ``max_items`` of them at once.
+Each :class:`Memo` holds at most ``max_items`` entries (least recently used first out), and all memos together stay
+within one byte budget (a quarter of the machine's memory, or ``$VPTSTUDY_MEMORY_CACHE_MB``; 0 turns them off). A
+miss first evicts down to ``max_items - 1`` entries, so what is about to be loaded never sits beside a full memo.
 
 Nothing a run can change is shared by accident: callers hand out copies (the backbone), or tensors whose in-place
 version counter the memo records and checks on every hit, so a tensor modified in place is dropped, never reused.
@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 BUDGET_ENV = "VPTSTUDY_MEMORY_CACHE_MB"
-MEMORY_SHARE = 0.25  # default budget per memo: this share of the machine's physical memory
+MEMORY_SHARE = 0.25  # default budget of all memos together: this share of the machine's physical memory
 
 
 def budget_bytes() -> int:
@@ -85,10 +85,10 @@ class Memo:
         tensors = tuple(guarded)
         if not self.fits(nbytes) or any(t.is_inference() for t in tensors):  # those have no version counter
             return False
-        budget = budget_bytes()
         self._entries.pop(key, None)
-        while self._entries and (len(self._entries) >= self.max_items or self.nbytes + nbytes > budget):
+        while len(self._entries) >= self.max_items:
             self._entries.popitem(last=False)
+        _make_room(nbytes, first=self)
         self._entries[key] = _Entry(value, nbytes, tensors, tuple(t._version for t in tensors))
         return True
 
@@ -102,6 +102,14 @@ class Memo:
 
 
 _ALL: list[Memo] = []
+
+
+def _make_room(nbytes: int, first: Memo) -> None:
+    """Evict oldest entries, ``first``'s before the others', until ``nbytes`` more fit the budget shared by all."""
+    budget = budget_bytes()
+    for memo in [first, *(m for m in _ALL if m is not first)]:
+        while memo._entries and sum(m.nbytes for m in _ALL) + nbytes > budget:
+            memo._entries.popitem(last=False)
 
 
 def clear_all() -> None:

@@ -9,11 +9,11 @@ from typing import Any
 import torch
 
 from vptstudy.config import RunConfig
-from vptstudy.data import splits
+from vptstudy.data import splits, subsets
 from vptstudy.data.catalog import Parts, check_labels
 from vptstudy.data.materialize import materialize
 from vptstudy.data.paths import cache_root
-from vptstudy.data.types import ImageSet, Preprocess, TaskData
+from vptstudy.data.types import Preprocess, TaskData
 
 Progress = Callable[[int, int], None]
 
@@ -60,8 +60,9 @@ def assemble(
         train_pos, val_pos = torch.searchsorted(union, choice.train), torch.searchsorted(union, choice.val)
     cache_dir = cache_root(cfg.cache_dir, data_dir)
     (pool_data, test), report = materialize([pool, parts.test], preprocess.resize, cache_dir, progress)
-    train, val = pool_data.subset(train_pos), pool_data.subset(val_pos)
     info: dict[str, Any] = {**choice.info, "test": len(test), "source": parts.source, "cache": report}
-    if cfg.split == "final":
-        return TaskData(task, num_classes, ImageSet.concat([train, val]), None, test, preprocess, info)
+    if cfg.split == "final":  # the same rows as concatenating train and val, in one copy
+        train = subsets.take(pool_data, torch.cat([train_pos, val_pos]))
+        return TaskData(task, num_classes, train, None, test, preprocess, info)
+    train, val = subsets.take(pool_data, train_pos), subsets.take(pool_data, val_pos)
     return TaskData(task, num_classes, train, val, test, preprocess, info)

@@ -6,8 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import torch
+
 from vptstudy.config import RunConfig
-from vptstudy.data import builtin, sources, splits
+from vptstudy.data import builtin, sources, splits, subsets
 from vptstudy.data.assemble import assemble
 from vptstudy.data.catalog import Parts
 from vptstudy.data.fingerprint import tree_fingerprint
@@ -73,10 +75,9 @@ def split_from_pool(
         where=f"task {name}",
     )
     info = {**choice.info, "test": len(test)}
-    train, val = pool.subset(choice.train), pool.subset(choice.val)
-    if cfg.split == "final":
-        return ImageSet.concat([train, val]), None, test, info
-    return train, val, test, info
+    if cfg.split == "final":  # the same rows as concatenating train and val, in one copy
+        return subsets.take(pool, torch.cat([choice.train, choice.val])), None, test, info
+    return subsets.take(pool, choice.train), subsets.take(pool, choice.val), test, info
 
 
 DIGITS_POOL = 1000  # a fixed permutation (seed 0): the first 1000 images are the train+val pool, 797 test
