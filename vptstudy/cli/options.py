@@ -9,7 +9,6 @@ import typer
 
 from vptstudy import validate
 from vptstudy.errors import UserError
-from vptstudy.methods.option_values import parse_items
 
 
 def floats(text: str | None, option: str) -> tuple[float, ...] | None:
@@ -33,6 +32,8 @@ def ints(text: str | None, option: str) -> tuple[int, ...] | None:
 
 def method_options(items: list[str] | None) -> tuple[tuple[str, Any], ...]:
     """``--method-option KEY=VALUE`` items as RunConfig.method_options (see :mod:`vptstudy.methods.option_values`)."""
+    from vptstudy.methods.option_values import parse_items  # imports the methods, torch and timm: on use only
+
     return parse_items(items)
 
 
