@@ -41,8 +41,10 @@ def test_card_describes_the_shipped_file():
 
 
 def test_shipped_backbone_learned_its_upstream_task():
-    # issue 15 asks for >= 0.85; the shipped 7000-step recipe reaches 0.75 (the earlier backbone: 0.57)
-    assert CARD["upstream_accuracy"]["top1"] >= 0.70 and CARD["upstream_accuracy"]["images"] >= 2000
+    # issue 15 asks for >= 0.85: two stages (7000 + 6000 steps) reach 0.8875 (one 7000-step stage: 0.75)
+    assert CARD["upstream_accuracy"]["top1"] >= 0.85 and CARD["upstream_accuracy"]["images"] >= 2000
+    assert len(CARD["stages"]) == 2 and CARD["stages"][-1] == CARD["command"] and "--init" in CARD["command"]
+    assert CARD["init"]["upstream_top1"] < CARD["upstream_accuracy"]["top1"]  # the second stage improved it
     assert (
         CARD["train_seconds"] > 0
         and CARD["training"]["steps"] * CARD["training"]["batch_size"] == (CARD["data"]["images_seen"])
