@@ -79,7 +79,7 @@ def prepare_adapter(model: nn.Module, cfg: RunConfig, gen: torch.Generator) -> N
         raise UserError(
             "adapter width options must be positive", "--method-option", "e.g. reduction=8 or bottleneck=64"
         )
-    add_adapters(model.vit, PLACES[opts["where"]], opts["reduction"], opts["bottleneck"], gen)
+    add_adapters(model.backbone, PLACES[opts["where"]], opts["reduction"], opts["bottleneck"], gen)
     adapters = adapter_param_names(model)
     train_head_and(model, adapters)
 

@@ -78,10 +78,6 @@ class Method:
             self.build(copy.deepcopy(model), cfg)
 
 
-def is_head(name: str) -> bool:
-    return name.startswith("vit.head.")
-
-
 def is_prompt(name: str) -> bool:
     return name == "prompt" or name.startswith("prompt.") or ".prompt" in name
 
@@ -96,12 +92,12 @@ def train_all_encoder_eval(model: PromptedViT) -> None:
 
 
 def train_head_and_prompts(model: PromptedViT) -> None:
-    model.set_trainable(lambda name, param: is_head(name) or is_prompt(name), frozen_eval=True)
+    model.set_trainable(lambda name, param: model.is_head(name) or is_prompt(name), frozen_eval=True)
 
 
 def train_head_and(model: PromptedViT, names: Collection[str]) -> None:
     """Frozen backbone (held in eval mode); the head and the parameters ``names`` train."""
-    model.set_trainable(lambda name, param: is_head(name) or name in names, frozen_eval=True)
+    model.set_trainable(lambda name, param: model.is_head(name) or name in names, frozen_eval=True)
 
 
 def add_prompts(model: PromptedViT, cfg: RunConfig, mode: str, gen: torch.Generator) -> None:

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from vptstudy.config import RunConfig
-from vptstudy.methods.base import SGD_LR_GRID, WD_GRID, Method, Phase, is_head
+from vptstudy.methods.base import SGD_LR_GRID, WD_GRID, Method, Phase
 from vptstudy.methods.modules import method_options
 
 
@@ -18,7 +18,7 @@ def is_bias(name: str) -> bool:
 def prepare_bitfit(model: nn.Module, cfg: RunConfig, gen: torch.Generator) -> None:
     """Train every bias and the head; everything else stays frozen (and the backbone in eval mode)."""
     method_options(cfg, {})
-    model.set_trainable(lambda name, param: is_head(name) or is_bias(name), frozen_eval=True)
+    model.set_trainable(lambda name, param: model.is_head(name) or is_bias(name), frozen_eval=True)
 
 
 BITFIT = Method(

@@ -24,7 +24,7 @@ from torch import nn
 
 from vptstudy.config import RunConfig
 from vptstudy.errors import UserError
-from vptstudy.methods.base import SGD_LR_GRID, WD_GRID, Method, Phase, add_prompts, is_head, is_prompt
+from vptstudy.methods.base import SGD_LR_GRID, WD_GRID, Method, Phase, add_prompts, is_prompt
 from vptstudy.methods.kv_prompts import add_kv_prompts
 from vptstudy.methods.modules import adapter_param_names, method_options, require_backbone
 from vptstudy.methods.pruning import PRUNE_MODES, fraction, install_segment_mask, keep_tokens, prune
@@ -36,7 +36,7 @@ PRUNE_OPTIONS = {**OPTIONS, "prune_tokens": 0.5, "prune_segments": 0.25, "segmen
 
 def _train_prompts(model: nn.Module) -> None:
     kv = adapter_param_names(model)
-    model.set_trainable(lambda name, param: is_head(name) or is_prompt(name) or name in kv, frozen_eval=True)
+    model.set_trainable(lambda name, param: model.is_head(name) or is_prompt(name) or name in kv, frozen_eval=True)
 
 
 def add_e2vpt(model: nn.Module, cfg: RunConfig, gen: torch.Generator, opts: dict) -> None:

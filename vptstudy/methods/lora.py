@@ -98,7 +98,7 @@ def prepare_lora(model: nn.Module, cfg: RunConfig, gen: torch.Generator) -> None
     if opts["rank"] < 1:
         raise UserError(f"LoRA rank {opts['rank']} is not positive", "--method-option rank", "use rank >= 1")
     targets = _targets(opts["targets"])
-    if not add_lora(model.vit, targets, opts["rank"], opts["alpha"], opts["dropout"], gen):
+    if not add_lora(model.backbone, targets, opts["rank"], opts["alpha"], opts["dropout"], gen):
         raise UserError(
             f"no linear layer of the backbone's blocks matches targets={opts['targets']!r}",
             "--method-option targets",

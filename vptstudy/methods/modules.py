@@ -52,11 +52,11 @@ def replace_module(root: nn.Module, name: str, new: nn.Module) -> None:
 
 
 def require_backbone(model: nn.Module, method: str, supported: tuple[type, ...]) -> None:
-    """Raise a UserError when ``model.vit`` is not one of the ``supported`` backbone classes."""
-    if not isinstance(model.vit, supported):
+    """Raise a UserError when ``model.backbone`` is not one of the ``supported`` backbone classes."""
+    if not isinstance(model.backbone, supported):
         names = ", ".join(cls.__name__ for cls in supported)
         raise UserError(
-            f"method {method} does not support a {type(model.vit).__name__} backbone",
+            f"method {method} does not support a {type(model.backbone).__name__} backbone",
             "--method/--model",
             f"{method} supports: {names}; pick another method or a backbone of that kind",
         )

@@ -20,12 +20,12 @@ OPTIONS = {"k": 1}
 
 def last_k_names(model: nn.Module, k: int) -> set[str]:
     """Names of the parameters from the first of the last ``k`` blocks to the end of the backbone."""
-    blocks = transformer_blocks(model.vit)
+    blocks = transformer_blocks(model.backbone)
     if not 0 <= k <= len(blocks):
         raise UserError(f"partial-k with k={k}", "--method-option k", f"use 0 <= k <= {len(blocks)} (the block count)")
     if k == 0:
         return set()
-    first = f"vit.{blocks[-k][0]}."
+    first = f"{model.backbone_attr}.{blocks[-k][0]}."
     names = [name for name, _ in model.named_parameters()]
     start = next(i for i, name in enumerate(names) if name.startswith(first))
     return set(names[start:])
