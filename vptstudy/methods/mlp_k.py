@@ -20,6 +20,7 @@ from vptstudy.config import RunConfig
 from vptstudy.errors import UserError
 from vptstudy.methods.base import SGD_LR_GRID, WD_GRID, Method, Phase
 from vptstudy.methods.modules import method_options, replace_module
+from vptstudy.models.tunable import TunableBackbone
 
 OPTIONS = {"k": 3, "hidden": 0, "dropout": 0.1}
 
@@ -54,13 +55,13 @@ class MLPProbe(nn.Module):
         return self.fc(self.hidden(x))
 
 
-def _follow_model_mode(model: nn.Module, args: Any) -> None:
+def _follow_model_mode(model: TunableBackbone, args: Any) -> None:
     """Forward pre-hook: the probe trains when the tuned model does, even though the frozen backbone is in eval."""
     model.backbone.get_classifier().train(model.training)
 
 
 def add_probe(
-    model: nn.Module, k: int, hidden: int = 0, dropout: float = 0.1, generator: torch.Generator | None = None
+    model: TunableBackbone, k: int, hidden: int = 0, dropout: float = 0.1, generator: torch.Generator | None = None
 ) -> MLPProbe:
     """Replace the backbone's classifier by an :class:`MLPProbe` with the same input width and classes."""
     head = model.backbone.get_classifier()
@@ -74,7 +75,7 @@ def add_probe(
     return probe
 
 
-def prepare_mlp_k(model: nn.Module, cfg: RunConfig, gen: torch.Generator) -> None:
+def prepare_mlp_k(model: TunableBackbone, cfg: RunConfig, gen: torch.Generator) -> None:
     """Put the MLP head on; train only it."""
     opts = method_options(cfg, OPTIONS)
     if opts["k"] < 1 or opts["hidden"] < 0:

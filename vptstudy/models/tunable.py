@@ -9,6 +9,7 @@ from functools import reduce
 from operator import mul
 from typing import ClassVar, TypeVar
 
+import torch
 from torch import nn
 
 
@@ -34,6 +35,17 @@ class TunableBackbone(nn.Module):
     def backbone(self) -> nn.Module:
         """The wrapped timm model."""
         return getattr(self, self.backbone_attr)
+
+    @property
+    def num_prompts(self) -> int:
+        """Prompt tokens per prompted layer (0 without prompts)."""
+        raise NotImplementedError
+
+    def add_prompts(
+        self, num_prompts: int, mode: str, dropout: float, generator: torch.Generator | None = None
+    ) -> None:
+        """Add (or replace, or with ``mode`` none remove) the VPT prompts; a mode the backbone cannot take raises."""
+        raise NotImplementedError
 
     def is_head(self, name: str) -> bool:
         """Whether the parameter ``name`` belongs to the backbone's classifier head."""
