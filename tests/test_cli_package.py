@@ -1,8 +1,11 @@
-"""The cli package: the executor options are declared once and reach every command that runs a study."""
+"""The cli package: the option groups (executor, sweep run) are declared once and reach every command that takes
+them, whole and in place."""
 
 from __future__ import annotations
 
+import inspect
 import json
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ import typer
 from tests.cli_helpers import run_cli
 from vptstudy import cli
 from vptstudy.cli.executor_options import ExecutorOptions
+from vptstudy.cli.sweep_options import SweepRunOptions
 
 EXECUTOR_FLAGS = {
     "--executor",
@@ -42,6 +46,29 @@ def test_executor_options_are_declared_in_one_place() -> None:
     for flag in EXECUTOR_FLAGS:
         declared = [name for name, text in sources.items() if f'"{flag}"' in text]
         assert declared == ["executor_options.py"], (flag, declared)
+
+
+GROUPS = {ExecutorOptions: set(STUDY_COMMANDS), SweepRunOptions: {"sweep-datasize", "sweep-oneshot"}}
+
+
+@pytest.mark.parametrize("group", list(GROUPS), ids=lambda g: g.__name__)
+def test_option_groups_reach_their_commands_whole_and_are_never_redeclared(group) -> None:
+    """A command offers all of a group's options only through the group's parameter (never declaring them
+    itself), in the group's order and in one block of its --help; the group reaches exactly its commands."""
+    names = [f.name for f in fields(group)]
+    commands = typer.main.get_command(cli.app).commands  # type: ignore[attr-defined]
+    users = set()
+    for registered in cli.app.registered_commands:
+        name = registered.name or registered.callback.__name__.replace("_", "-")
+        own = inspect.signature(inspect.unwrap(registered.callback), eval_str=True).parameters
+        params = [p.name for p in commands[name].params]
+        uses = any(p.annotation is group for p in own.values())
+        assert uses == (set(names) <= set(params)), (name, "declares the options itself" if not uses else "")
+        if uses:
+            users.add(name)
+            at = params.index(names[0])
+            assert params[at : at + len(names)] == names, name
+    assert users == GROUPS[group]
 
 
 def test_executor_options_build_the_spec(monkeypatch) -> None:
