@@ -13,8 +13,11 @@ import typer
 
 from tests.cli_helpers import run_cli
 from vptstudy import cli
+from vptstudy.cli.bench import BenchOptions
 from vptstudy.cli.executor_options import ExecutorOptions
+from vptstudy.cli.fid import FidOptions
 from vptstudy.cli.sweep_options import SweepRunOptions
+from vptstudy.cli.train_options import SearchOptions, TrainRunOptions
 
 EXECUTOR_FLAGS = {
     "--executor",
@@ -48,7 +51,14 @@ def test_executor_options_are_declared_in_one_place() -> None:
         assert declared == ["executor_options.py"], (flag, declared)
 
 
-GROUPS = {ExecutorOptions: set(STUDY_COMMANDS), SweepRunOptions: {"sweep-datasize", "sweep-oneshot"}}
+GROUPS = {
+    ExecutorOptions: set(STUDY_COMMANDS),
+    SweepRunOptions: {"sweep-datasize", "sweep-oneshot"},
+    TrainRunOptions: {"train"},
+    SearchOptions: {"train"},
+    FidOptions: {"fid"},
+    BenchOptions: {"bench"},
+}
 
 
 @pytest.mark.parametrize("group", list(GROUPS), ids=lambda g: g.__name__)

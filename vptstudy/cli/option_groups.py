@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from typing import Any
 
 Command = Callable[..., None]
@@ -22,7 +22,12 @@ def option_group(cls: type, name: str) -> Callable[[Command], Command]:
     parameter ``name`` (annotated ``cls``); the command receives them as one ``cls``."""
     hints = inspect.get_annotations(cls, eval_str=True)
     group = [
-        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=hints[f.name])
+        inspect.Parameter(
+            f.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=inspect.Parameter.empty if f.default is MISSING else f.default,  # a field without one: required
+            annotation=hints[f.name],
+        )
         for f in fields(cls)
     ]
 
