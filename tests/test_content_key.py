@@ -7,8 +7,8 @@ import os
 import torch
 
 from tests.conftest import tiny_vit
+from tests.helpers.data_fixtures import make_image_folder, make_vtab1k, write_image
 from tests.test_data_cache import cfg_for, decodes  # noqa: F401  (fixture)
-from tests.test_data_fixtures import make_image_folder, make_vtab1k, write_image
 from vptstudy.config import RunConfig
 from vptstudy.data import content_key, load_task_data
 from vptstudy.fid import BackboneExtractor, FidRequest, compute_fid

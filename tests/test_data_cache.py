@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from tests.test_data_fixtures import make_vtab1k
+from tests.helpers.data_fixtures import make_vtab1k
 from vptstudy.config import RunConfig
 from vptstudy.data import images, load_task_data
 from vptstudy.data.cache import FORMAT

@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from tests.test_data_fixtures import make_image_folder, make_vtab1k
+from tests.helpers.data_fixtures import make_image_folder, make_vtab1k
 from vptstudy.config import RunConfig
 from vptstudy.data import load_task_data
 from vptstudy.errors import UserError

@@ -11,7 +11,7 @@ import pytest
 import torch
 from threadpoolctl import threadpool_limits
 
-from tests.cli_helpers import run_cli as shared_run_cli
+from tests.helpers.cli import run_cli as shared_run_cli
 from vptstudy import runs
 from vptstudy.config import RunConfig
 from vptstudy.errors import UserError

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import run_cli
+from tests.helpers.cli import run_cli
 from vptstudy import cli, runs
 from vptstudy.loggers import SCALARS, run_name, wandb_mode
 from vptstudy.study import parse_study

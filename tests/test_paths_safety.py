@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.cli_helpers import run_cli
-from tests.test_data_fixtures import make_image_folder, make_vtab1k
+from tests.helpers.cli import run_cli
+from tests.helpers.data_fixtures import make_image_folder, make_vtab1k
 from tests.test_data_vtab1k import cfg_for, edit_line
 from vptstudy.config import RunConfig
 from vptstudy.data import load_task_data

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import run_cli
+from tests.helpers.cli import run_cli
 from vptstudy.demo import STUDIES_DIR, demo_studies
 from vptstudy.errors import UserError
 from vptstudy.study import load_study, with_run

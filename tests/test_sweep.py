@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import run_cli
+from tests.helpers.cli import run_cli
 from tests.helpers.procs import own_group
 from vptstudy import runs
 from vptstudy.config import RunConfig
@@ -369,7 +369,7 @@ def test_ft_then_pt_runs_with_fts_searched_lr(tmp_path) -> None:
 
 
 def test_report_prints_one_row_per_task_when_the_terminal_is_narrow(tmp_path, capsys, monkeypatch) -> None:
-    from tests.cli_helpers import run_cli
+    from tests.helpers.cli import run_cli
     from vptstudy.console import out
 
     grid = {m: {"lr": [1.0], "wd": [0.0]} for m in ("linear", "vpt-deep")}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.cli_helpers import run_cli
+from tests.helpers.cli import run_cli
 from vptstudy.console import out
 from vptstudy.data.status import task_rows
 

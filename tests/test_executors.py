@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tests.cli_helpers import run_cli
+from tests.helpers.cli import run_cli
 from tests.test_sweep import four_configs
 from vptstudy import executors
 from vptstudy.errors import UserError

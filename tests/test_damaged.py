@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import vptstudy
-from tests.cli_helpers import run_cli
+from tests.helpers.cli import run_cli
 from vptstudy import runs
 from vptstudy.config import RunConfig
 from vptstudy.damaged import CorruptFile

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import vptstudy
-from tests.cli_helpers import run_cli
+from tests.helpers.cli import run_cli
 from vptstudy import runs
 from vptstudy.config import RunConfig
 from vptstudy.data import load_task_data

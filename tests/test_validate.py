@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.cli_helpers import run_cli
+from tests.helpers.cli import run_cli
 
 TRAIN = ["train", "--task", "toy/digits", "--model", "test_vit", "--no-pretrained", "--img-size", "32", "--epochs", "1"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cli_helpers import run_cli
+from tests.helpers.cli import run_cli
 from vptstudy.config import RunConfig
 from vptstudy.errors import UserError
 from vptstudy.plan import plan

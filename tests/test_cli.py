@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import typer
 
-from tests.cli_helpers import run_cli
+from tests.helpers.cli import run_cli
 from vptstudy import cli
 from vptstudy.cli.bench import BenchOptions
 from vptstudy.cli.executor_options import ExecutorOptions

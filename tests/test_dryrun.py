@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.cli_helpers import run_cli
+from tests.helpers.cli import run_cli
 
 TRAIN = ["train", "--task", "toy/digits", "--model", "test_vit", "--no-pretrained"]
 

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from tests.test_data_fixtures import make_fgvc
+from tests.helpers.data_fixtures import make_fgvc
 from vptstudy.config import RunConfig
 from vptstudy.data import load_task_data
 from vptstudy.errors import UserError

@@ -7,7 +7,7 @@ import io
 import json
 from pathlib import Path
 
-from tests.cli_helpers import run_cli
+from tests.helpers.cli import run_cli
 from vptstudy.analysis.paper import compare, load_paper
 from vptstudy.analysis.tables import collect
 from vptstudy.console import out

@@ -306,7 +306,7 @@ TINY = ["--model", "test_vit", "--no-pretrained", "--img-size", "32", "--batch-s
 
 
 def test_train_help_lists_every_registered_method(capsys, monkeypatch) -> None:
-    from tests.cli_helpers import run_cli
+    from tests.helpers.cli import run_cli
 
     res = run_cli(["train", "--help"], capsys, monkeypatch)
     assert res.code == 0
@@ -316,7 +316,7 @@ def test_train_help_lists_every_registered_method(capsys, monkeypatch) -> None:
 def test_method_options_reach_the_run_and_bad_ones_fail_cleanly(tmp_path, capsys, monkeypatch) -> None:
     import json
 
-    from tests.cli_helpers import run_cli
+    from tests.helpers.cli import run_cli
     from vptstudy import runs
 
     args = ["train", "--task", "toy/digits", "--method", "lora", *TINY, "--epochs", "1", "--out-dir", str(tmp_path)]
@@ -337,7 +337,7 @@ def test_e2vpt_prune_trains_prunes_rewinds_and_reloads(mode: str, tmp_path, caps
 
     from safetensors.torch import load_file
 
-    from tests.cli_helpers import run_cli
+    from tests.helpers.cli import run_cli
     from vptstudy import runs
     from vptstudy.load import load_run
 

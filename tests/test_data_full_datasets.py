@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.test_data_fixtures import make_vtab1k, write_image
+from tests.helpers.data_fixtures import make_vtab1k, write_image
 from vptstudy.config import RunConfig
 from vptstudy.data import load_task_data, vtab_labels
 from vptstudy.data.benchmarks import VTAB, candidates

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.cli_helpers import run_cli
+from tests.helpers.cli import run_cli
 from tests.test_sweep import TINY_RUN
 from vptstudy.errors import UserError
 from vptstudy.study import load_study, parse_study

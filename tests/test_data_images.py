@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.test_data_fixtures import make_image_folder, make_vtab1k
+from tests.helpers.data_fixtures import make_image_folder, make_vtab1k
 from vptstudy.config import RunConfig
 from vptstudy.data import images, load_task_data
 from vptstudy.data.vtab1k import read_list

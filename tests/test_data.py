@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_data_fixtures import make_fgvc, make_vtab1k
+from tests.helpers.data_fixtures import make_fgvc, make_vtab1k
 from vptstudy.data import TASKS, get_task
 from vptstudy.data.benchmarks import FGVC, VTAB
 from vptstudy.data.status import task_rows

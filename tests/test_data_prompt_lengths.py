@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.cli_helpers import run_cli
+from tests.helpers.cli import run_cli
 from vptstudy.data.benchmarks import VTAB
 from vptstudy.data.prompt_lengths import VTAB1K_PROMPT_LENGTHS, default_prompt_length
 
