@@ -151,7 +151,7 @@ def test_figure_renders_png_and_pdf(tmp_path):
 
 
 def test_runs_of_other_regimes_only_say_why_nothing_is_used(tmp_path) -> None:
-    from tests.test_figures import fake_run
+    from tests.helpers.runs import fake_run
     from vptstudy import runs
     from vptstudy.analysis.quadrant import accuracies_from_runs
     from vptstudy.errors import UserError

@@ -1,5 +1,5 @@
-"""The cli package: the option groups (executor, sweep run) are declared once and reach every command that takes
-them, whole and in place."""
+"""The cli package: the option groups (executor, sweep run, train, fid, bench) are declared once and reach every
+command that takes them, whole and in place; train's --search rules; no table is drawn in the cli."""
 
 from __future__ import annotations
 

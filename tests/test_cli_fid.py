@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import numpy as np
 import pytest
@@ -12,16 +11,8 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from vptstudy import cli
+from tests.helpers.cli import run_cli
 from vptstudy.fid import INCEPTION_FILE
-
-
-def run_cli(monkeypatch, *args: str) -> int:
-    monkeypatch.setattr(sys, "argv", ["vptstudy", *map(str, args)])
-    with pytest.raises(SystemExit) as info:
-        cli.main()
-        sys.exit(0)
-    return int(info.value.code or 0)
 
 
 @pytest.fixture
@@ -39,17 +30,19 @@ def test_backbone_run_writes_outputs(setup, monkeypatch, capsys, no_network):
     tmp, ref, weights = setup
     backbone = ["--features", "backbone", "--model", "test_vit", "--weights", weights, "--img-size", "32"]
     common = ["fid", "--reference", ref, "--task", "toy/digits", *backbone, "--max-images", "64"]
-    code = run_cli(monkeypatch, *common, "--cache-dir", tmp / "c", "--out", tmp / "f.json", "--out", tmp / "f.csv")
-    assert code == 0
+    res = run_cli(
+        [*common, "--cache-dir", tmp / "c", "--out", tmp / "f.json", "--out", tmp / "f.csv"], capsys, monkeypatch
+    )
+    assert res.code == 0
     data = json.loads((tmp / "f.json").read_text())
     (row,) = data["rows"]
     assert row["task"] == "toy/digits" and row["n_task"] == 64 and row["n_reference"] == 3 and row["fid"] > 0
     assert (tmp / "f.csv").read_text().splitlines()[0].startswith("task,group,disparity,split,fid")
-    assert "toy/digits" in capsys.readouterr().out
+    assert "toy/digits" in res.out
 
     (tmp / "ref.npz").write_bytes(b"precious")
-    code = run_cli(monkeypatch, *common, "--save-stats", tmp / "ref.npz")
-    err = capsys.readouterr().err.strip()
+    code, _, err = run_cli([*common, "--save-stats", tmp / "ref.npz"], capsys, monkeypatch)
+    err = err.strip()
     assert code == 2 and err.startswith("vptstudy: error: ") and "already exists" in err and "\n" not in err
     assert (tmp / "ref.npz").read_bytes() == b"precious"
 
@@ -57,8 +50,10 @@ def test_backbone_run_writes_outputs(setup, monkeypatch, capsys, no_network):
 def test_missing_inception_weights_is_one_line(setup, monkeypatch, capsys, no_network):
     tmp, ref, _ = setup
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp / "hub"))
-    code = run_cli(monkeypatch, "fid", "--reference", ref, "--task", "toy/digits", "--cache-dir", tmp / "c")
-    err = capsys.readouterr().err.strip()
+    code, _, err = run_cli(
+        ["fid", "--reference", ref, "--task", "toy/digits", "--cache-dir", tmp / "c"], capsys, monkeypatch
+    )
+    err = err.strip()
     assert code == 2 and err.count("\n") == 0 and "Traceback" not in err
     assert INCEPTION_FILE in err and str(tmp / "hub" / "checkpoints") in err and "--inception-weights" in err
     assert not (tmp / "c").exists()

@@ -1,4 +1,5 @@
-"""``vptstudy report RUNS --paper``: our means next to the paper's published values, on a synthetic runs folder."""
+"""The commands of cli/report.py: ``vptstudy report RUNS --paper`` (our means next to the paper's published values,
+on a synthetic runs folder) and ``vptstudy tasks`` (whole, copyable names at any terminal width)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from tests.helpers.cli import run_cli
 from vptstudy.analysis.paper import compare, load_paper
 from vptstudy.analysis.tables import collect
 from vptstudy.console import out
+from vptstudy.data.status import task_rows
 
 
 def _run(root: Path, task: str, method: str, seed: int, acc: float, **extra) -> None:
@@ -99,3 +101,25 @@ def test_report_over_only_tuning_runs_says_why_there_is_no_table(tmp_path, capsy
         f"vptstudy: error: no final runs under {str(tmp_path)!r}, only 1 tuning run(s), which evaluate no test "
         "split (RUNS_DIR): train with --split final, or run a search (--search grid) to get final runs"
     )
+
+
+# -- vptstudy tasks: every task listed with whole, copyable names, at a wide and at an 80-column terminal --------------
+
+
+def test_wide_terminal_has_how_to_get_it_column(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setattr(out, "width", 240)
+    res = run_cli(["tasks", "--data-root", str(tmp_path)], capsys, monkeypatch)
+    assert res.code == 0 and "how to get it" in res.out
+    names = [row["task"] for row in task_rows(tmp_path)]
+    assert all(f" {name} " in res.out for name in names)
+
+
+def test_80_columns_keeps_names_whole_and_lists_data_sources_below(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setattr(out, "width", 80)
+    res = run_cli(["tasks", "--data-root", str(tmp_path)], capsys, monkeypatch)
+    assert res.code == 0 and "how to get it" not in res.out
+    assert max(len(line) for line in res.out.splitlines()) <= 80
+    below = res.out.split("preprocessing and how to get the data")[1]
+    for row in task_rows(tmp_path):
+        assert f"│ {row['task']} " in res.out, row["task"]
+        assert f"{row['task']} ({row['preprocess']}): " in below, row["task"]

@@ -1,4 +1,5 @@
-"""The task registry: the 24 benchmark tasks, their facts, folder names and `vptstudy tasks`."""
+"""The data package through its front, the task registry: the 24 benchmark tasks, their facts, folder names and
+`vptstudy tasks`."""
 
 from __future__ import annotations
 

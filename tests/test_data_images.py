@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-import struct
-import zlib
-from pathlib import Path
-
 import pytest
 from PIL import Image
 
-from tests.helpers.data_fixtures import make_image_folder, make_vtab1k
+from tests.helpers.data_fixtures import make_image_folder, make_vtab1k, write_huge_png
 from vptstudy.config import RunConfig
 from vptstudy.data import images, load_task_data
 from vptstudy.data.vtab1k import read_list
 from vptstudy.errors import UserError
 from vptstudy.fid.extractors import decode_native
-
-
-def write_huge_png(path: Path, width: int, height: int) -> None:
-    """A valid PNG header claiming ``width x height`` with one tiny data chunk (a few bytes on disk)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    body = chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body)
 
 
 @pytest.mark.parametrize("side", [20000, 9000])  # over PIL's own bomb limit, and between ours and PIL's

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from tests.helpers.cli import run_cli
-from tests.test_sweep import four_configs
+from tests.helpers.runs import four_configs
 from vptstudy import executors
 from vptstudy.errors import UserError
 from vptstudy.executors import ExecutorSpec, cpu_threads, execute

@@ -1,5 +1,6 @@
-"""``compute_fid`` end to end with backbone features of a tiny ViT: cache hits read no image, and every part of
-the key (image cap, split, extractor, reference files) invalidates; --save-stats; errors before any work."""
+"""The fid package through its front: ``compute_fid`` end to end with backbone features of a tiny ViT: cache hits read
+no image, and every part of the key (image cap, split, extractor, reference files) invalidates; --save-stats; errors
+before any work."""
 
 from __future__ import annotations
 

@@ -2,7 +2,9 @@
 shape, exactly the declared parameters get gradients, frozen parts stay in eval mode while training, the trainable
 count follows its formula, and the loss after two steps per phase is the pinned one (tests/helpers/recipe_losses.py).
 
-A method added to the registry without a row in ``SPECS`` (and in the pinned losses) fails here.
+A method added to the registry without a row in ``SPECS`` (and in the pinned losses) fails here. Then the methods
+beyond the paper's four: declared parameters, zero-init equivalence, counts by formula per option, the MLP probe's
+mode, weight decay of adapters, and `train --help` listing every method.
 """
 
 from __future__ import annotations
@@ -13,12 +15,15 @@ from dataclasses import dataclass
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from tests.conftest import tiny_vit
+from tests.helpers import methods as tiny
 from tests.helpers.recipe_losses import RECORDED, losses_after_two_steps
 from vptstudy.config import RunConfig
 from vptstudy.methods import METHODS, count_parameters, get_method
 from vptstudy.models.prompts import PromptedViT
+from vptstudy.optim import param_groups
 
 # tiny_vit: 32x32 input, patch 8 (16 patches), width 32, depth 2, MLP 64; 4 prompts a layer in these tests
 DIM, DEPTH, MLP, PATCHES, CLASSES, PROMPTS = 32, 2, 64, 16, 10, 4
@@ -138,3 +143,103 @@ def test_trainable_count_matches_its_formula(name: str, monkeypatch: pytest.Monk
 def test_loss_after_two_steps_per_phase_is_pinned(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     spec(name)
     assert losses_after_two_steps(name, monkeypatch) == pytest.approx(RECORDED[name], abs=1e-6, rel=0)
+
+
+# -- the methods beyond the paper's four, one by one -------------------------------------------------------
+EXTRA_TRAINABLE = {
+    "lora": lambda n: n.startswith("vit.head.") or ".lora_" in n,
+    "bitfit": lambda n: n.startswith("vit.head.") or n.endswith(".bias"),
+    "adapter": lambda n: n.startswith("vit.head.") or ".adapter_" in n,
+    "partial-k": lambda n: n.startswith(("vit.head.", "vit.blocks.1.", "vit.norm.")),
+    "mlp-k": lambda n: n.startswith("vit.head."),
+    "e2vpt": lambda n: n.startswith("vit.head.") or n == "prompt" or n.endswith(".attn.kv_prompt"),
+    "e2vpt-prune": lambda n: n.startswith("vit.head.") or n == "prompt" or n.endswith(".attn.kv_prompt"),
+}
+
+
+def test_every_new_method_is_registered_and_covered() -> None:
+    assert set(EXTRA_TRAINABLE) <= set(METHODS)
+
+
+@pytest.mark.parametrize("method", list(EXTRA_TRAINABLE))
+def test_exactly_declared_parameters_get_gradients(method: str) -> None:
+    model = tiny.built(method).train()
+    F.cross_entropy(model(X), Y).backward()
+    expected = EXTRA_TRAINABLE[method]
+    for name, param in model.named_parameters():
+        if expected(name):
+            assert param.requires_grad and param.grad is not None, name
+        else:
+            assert not param.requires_grad and param.grad is None, name
+    assert not any(m.training for m in model.vit.blocks.modules()), "frozen backbone must stay in eval mode"
+    names = [n for n, _ in model.trainable_parameters()]
+    assert any(not n.startswith("vit.head.") for n in names) or method == "mlp-k"
+
+
+@pytest.mark.parametrize("method", ["lora", "adapter"])
+def test_zero_initialised_update_reproduces_the_backbone(method: str) -> None:
+    vit = tiny_vit()
+    before = tiny.plain_logits(vit)
+    model = tiny.built(method, vit, where="both") if method == "adapter" else tiny.built(method, vit)
+    with torch.no_grad():
+        after = model.eval()(X)
+    torch.testing.assert_close(after, before, rtol=0, atol=1e-6)
+    names = {n for n, _ in model.vit.named_parameters()}
+    assert {"blocks.0.attn.qkv.weight", "blocks.0.attn.qkv.bias", "blocks.1.mlp.fc2.weight"} <= names
+
+
+def bias_elements(vit: nn.Module) -> int:
+    return sum(p.numel() for n, p in vit.named_parameters() if n.endswith(".bias") and not n.startswith("head."))
+
+
+def block_params(vit: nn.Module, index: int) -> int:
+    return sum(p.numel() for p in vit.blocks[index].parameters())
+
+
+@pytest.mark.parametrize(
+    ("method", "options", "formula"),
+    [
+        ("lora", {"rank": 3}, lambda v: DEPTH * (3 * (DIM + 3 * DIM) + 3 * (DIM + DIM)) + HEAD),
+        ("lora", {"rank": 2, "targets": "attn.qkv"}, lambda v: DEPTH * 2 * (DIM + 3 * DIM) + HEAD),
+        ("adapter", {"reduction": 4}, lambda v: DEPTH * (2 * DIM * 8 + 8 + DIM) + HEAD),
+        ("adapter", {"where": "both", "bottleneck": 5}, lambda v: 2 * DEPTH * (2 * DIM * 5 + 5 + DIM) + HEAD),
+        ("bitfit", {}, lambda v: bias_elements(v) + HEAD),
+        ("partial-k", {"k": 1}, lambda v: block_params(v, 1) + 2 * DIM + HEAD),
+        ("partial-k", {"k": 2}, lambda v: block_params(v, 0) + block_params(v, 1) + 2 * DIM + HEAD),
+        ("mlp-k", {}, lambda v: 2 * (DIM * DIM + DIM + 2 * DIM) + HEAD),
+        ("mlp-k", {"k": 2, "hidden": 7}, lambda v: DIM * 7 + 7 + 2 * 7 + 7 * CLASSES + CLASSES),
+        ("e2vpt", {"kv_prompts": 3}, lambda v: DEPTH * 4 * DIM + DEPTH * 3 * DIM + HEAD),
+        ("e2vpt", {"kv_prompts": 3, "share_kv": False}, lambda v: DEPTH * 4 * DIM + 2 * DEPTH * 3 * DIM + HEAD),
+    ],
+)
+def test_trainable_parameter_counts_match_formulas(method: str, options: dict, formula) -> None:
+    vit = tiny_vit()
+    expected = formula(vit)
+    trainable, _ = count_parameters(tiny.built(method, vit, **options))
+    assert trainable == expected
+
+
+def test_mlp_probe_trains_in_train_mode_while_backbone_stays_in_eval() -> None:
+    model = tiny.built("mlp-k").train()
+    model(X)
+    probe = model.vit.get_classifier()
+    assert probe.training and not model.vit.blocks.training
+    model.eval()
+    with torch.no_grad():
+        first, second = model(X), model(X)
+    assert not probe.training and torch.equal(first, second)
+
+
+def test_lora_and_adapter_weights_decay_but_biases_do_not() -> None:
+    model = tiny.built("adapter")
+    names = {id(p): n for n, p in model.named_parameters()}
+    decayed, plain = ({names[id(p)] for p in g["params"]} for g in param_groups(model, 0.01))
+    assert "vit.blocks.0.adapter_mlp.down.weight" in decayed and "vit.blocks.0.adapter_mlp.up.bias" in plain
+
+
+def test_train_help_lists_every_registered_method(capsys, monkeypatch) -> None:
+    from tests.helpers.cli import run_cli
+
+    res = run_cli(["train", "--help"], capsys, monkeypatch)
+    assert res.code == 0
+    assert all(name in res.out for name in METHODS) and "--method-option" in res.out

@@ -1,4 +1,5 @@
-"""PromptedViT: exact equivalence with timm at p = 0, token layout, deep overwrite, parameter counts."""
+"""PromptedViT: exact equivalence with timm at p = 0, token layout, deep overwrite, parameter counts, and prompt
+dropout (one mask per sample)."""
 
 from __future__ import annotations
 
@@ -158,3 +159,32 @@ def test_deep_path_under_bf16_autocast_matches_the_reference_and_trains_prompts(
     torch.testing.assert_close(fast.float(), ref.float(), rtol=0, atol=2e-2)
     (grad,) = torch.autograd.grad(fast.float().square().sum(), [model.prompt])
     assert grad.dtype == torch.float32 and grad.abs().sum() > 0 and grad[-1].abs().sum() > 0
+
+
+# -- prompt dropout: one mask per sample, as the official code drops after expanding to the batch
+# (S src/models/vit_prompt/vit.py:93, 125) -------------------------------------------------------------
+def prompted(mode: str, p: float = 0.5) -> PromptedViT:
+    model = PromptedViT(tiny_vit())
+    model.add_prompts(4, mode, p)
+    model.set_trainable(lambda name, param: name == "prompt", frozen_eval=True)
+    return model
+
+
+def test_each_sample_gets_its_own_mask_in_train_mode():
+    model = prompted("deep").train()
+    tokens = model._prompt_tokens(1, batch=8)
+    kept = tokens != 0
+    assert tokens.shape == (8, 4, model.vit.embed_dim)
+    assert len({tuple(m.flatten().tolist()) for m in kept}) == 8  # eight different masks
+    scale = 1 / (1 - 0.5)
+    assert torch.allclose(tokens[kept], (model.prompt[1].unsqueeze(0).expand(8, -1, -1) * scale)[kept])
+
+
+def test_samples_with_equal_images_get_different_outputs_only_in_train_mode():
+    for mode in ("shallow", "deep"):
+        model = prompted(mode)
+        x = torch.randn(1, 3, 32, 32).expand(4, -1, -1, -1)
+        out = model.train()(x)
+        assert not torch.allclose(out[0], out[1])
+        out = model.eval()(x)
+        assert torch.allclose(out[0], out[1], atol=1e-6)

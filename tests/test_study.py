@@ -1,15 +1,19 @@
-"""Every key of a study is checked for type and range before any run starts (issue 17 §3), and a study whose
-runs fail exits non-zero saying how many."""
+"""Studies: every key is checked for type and range before any run starts (issue 17 §3), a study whose runs fail
+exits non-zero saying how many, and a command's change to a loaded study's [run] (with_run) is checked again."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import pytest
 import torch
 
 from tests.helpers.cli import run_cli
-from tests.test_sweep import TINY_RUN
+from tests.helpers.runs import TINY_RUN
+from vptstudy.demo import STUDIES_DIR, demo_studies
 from vptstudy.errors import UserError
-from vptstudy.study import load_study, parse_study
+from vptstudy.study import load_study, parse_study, with_run
 
 BASE = 'name = "s"\nkind = "search"\ntasks = ["toy/digits"]\nmethods = ["ft"]\n'
 
@@ -111,3 +115,42 @@ def test_study_whose_runs_fail_exits_nonzero_saying_how_many(tmp_path, capsys, m
     res = run_cli(["run", str(path)], capsys, monkeypatch)
     assert res.code == 1, res.err
     assert "vptstudy: run failed: study s: 2 of 2 final runs did not finish (2 skipped)" in res.err
+
+
+# -- study.with_run: a command's change to a loaded study's [run] is checked again, as a study file's is ---------------
+
+
+DEMO = STUDIES_DIR / "demo.toml"
+
+
+def test_with_run_changes_only_the_run_table() -> None:
+    study = load_study(DEMO)
+    changed = with_run(study, "test", out_dir="elsewhere", epochs=3)
+    assert changed.run == {**study.run, "out_dir": "elsewhere", "epochs": 3}
+    assert (changed.tasks, changed.methods, changed.grid) == (study.tasks, study.methods, study.grid)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"epochs": 0}, "invalid --epochs 0 (test: run.epochs)"),
+        ({"bogus": 1}, "unknown key 'run.bogus' (test: run.bogus)"),
+        ({"out_dir": 3}, "run.out_dir must be a string, not an integer (3) (test: run.out_dir)"),
+    ],
+)
+def test_with_run_rejects_what_a_study_file_may_not_hold(changes, message) -> None:
+    with pytest.raises(UserError) as info:
+        with_run(load_study(DEMO), "test", **changes)
+    assert info.value.line().startswith(message)
+
+
+def test_quick_demo_study_is_validated(tmp_path) -> None:
+    [study] = demo_studies(tmp_path, quick=True)
+    assert study.run["epochs"] == 2 and study.run["out_dir"] == str(tmp_path / "runs")
+
+
+def test_run_out_dir_reaches_every_run(tmp_path: Path, capsys, monkeypatch) -> None:
+    res = run_cli(["run", str(DEMO), "--out-dir", str(tmp_path / "x"), "--dry-run", "--json"], capsys, monkeypatch)
+    assert res.code == 0, res.err
+    dirs = [r["run_dir"] for r in json.loads(res.out)["run_list"]]
+    assert dirs and all(d.startswith(str(tmp_path / "x" / "demo")) for d in dirs)

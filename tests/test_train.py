@@ -1,5 +1,6 @@
-"""When a run writes its resumable checkpoint: every ``checkpoint_every`` epochs, at most once per
-``checkpoint_minutes``; the policy is not part of a run's identity."""
+"""The training package (vptstudy.train), through its checkpoint policy: when a run writes its resumable checkpoint:
+every ``checkpoint_every`` epochs, at most once per ``checkpoint_minutes``; the policy is not part of a run's
+identity."""
 
 from __future__ import annotations
 

@@ -1,12 +1,16 @@
-"""Tiny on-disk datasets in each supported format, written into a test's tmp_path (no tests here)."""
+"""Tiny on-disk datasets in each supported format, written into a test's tmp_path, and the configs that read them."""
 
 from __future__ import annotations
 
 import json
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from vptstudy.config import RunConfig
 
 
 def write_image(path: Path, value: int, size: tuple[int, int] = (14, 10), fmt: str | None = None) -> None:
@@ -63,3 +67,26 @@ def make_image_folder(root: Path, classes: tuple[str, ...] = ("cat", "dog", "fox
         for i in range(per_class):
             write_image(root / name / f"{i}.png", 20 * c + i)
     return root
+
+
+def write_huge_png(path: Path, width: int, height: int) -> None:
+    """A valid PNG header claiming ``width x height`` with one tiny data chunk (a few bytes on disk)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    body = chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body)
+
+
+def edit_line(path, lineno, text):
+    lines = path.read_text().splitlines()
+    lines[lineno - 1] = text
+    path.write_text("\n".join(lines) + "\n")
+
+
+def vtab_config(root: Path, cache: str = "cache", **kw) -> RunConfig:
+    """A linear run on the ``make_vtab1k`` folder under ``root`` (vtab/retinopathy), caching in ``root/cache``."""
+    return RunConfig(task="vtab/retinopathy", method="linear", data_root=str(root), cache_dir=str(root / cache), **kw)
