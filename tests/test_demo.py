@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cli_helpers import run_cli
+from tests.helpers.cli import run_cli
 from vptstudy import runs
 from vptstudy.demo import demo_studies
 
