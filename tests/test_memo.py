@@ -120,11 +120,10 @@ def test_second_run_matches_the_same_run_in_a_fresh_interpreter(tmp_path):
     fit_run(tiny(tmp_path / "a", base_lr=1e-3))
     second = fit_run(tiny(tmp_path / "a", base_lr=0.01))
     code = (
-        "import sys, json; from pathlib import Path; from tests.test_memo import tiny;"
-        "from vptstudy.api import fit_run; print(json.dumps(fit_run(tiny(Path(sys.argv[1]), base_lr=0.01))['run_dir']))"
+        "import sys, json; from vptstudy.api import fit_run; from vptstudy.config import RunConfig;"
+        "print(json.dumps(fit_run(RunConfig.from_dict(json.loads(sys.argv[1])))['run_dir']))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path / "fresh")], cwd=ROOT, capture_output=True, text=True, check=True
-    )
+    fresh = json.dumps(tiny(tmp_path / "fresh", base_lr=0.01).to_dict())
+    done = subprocess.run([sys.executable, "-c", code, fresh], cwd=ROOT, capture_output=True, text=True, check=True)
     alone = {"run_dir": json.loads(done.stdout.splitlines()[-1])}
     assert curves(second) == curves(alone) and same(trained(second), trained(alone))

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.cli_helpers import run_cli
+from tests.helpers.cli import run_cli
 from vptstudy import memo
 from vptstudy.console import out, startup_table
 from vptstudy.errors import UserError
