@@ -63,3 +63,21 @@ def test_datasize_lines_without_crossover_say_who_leads():
         _size_summary("toy/count", "vpt-deep", {50: [0.40, 0.41, 0.42], 100: [0.50, 0.52, 0.51]}),
     ]
     assert "**No crossover**: VPT-deep is ahead" in "\n".join(datasize_lines(summaries))
+
+
+def test_backbone_line_counts_every_pretraining_stage():
+    from vptstudy.demo_report import _pretraining
+
+    one = {
+        "training": {"steps": 3, "batch_size": 8},
+        "command": "vptstudy pretrain-toy --steps 3",
+        "train_seconds": 60.0,
+    }
+    assert _pretraining(one) == ("3 steps of batch 8", "1 min")
+    two = {
+        "training": {"steps": 6000, "batch_size": 64},
+        "stages": ["vptstudy pretrain-toy --steps 7000 --seed 0", "vptstudy pretrain-toy --steps 6000 --init w"],
+        "train_seconds": 2841.6,
+        "init": {"train_seconds": 3744.7},
+    }
+    assert _pretraining(two) == ("7000 + 6000 steps of batch 64", "110 min")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -96,15 +97,25 @@ def _card_lines() -> list[str]:
     upstream = card.get("upstream_accuracy", {})
     top1 = upstream.get("top1") if isinstance(upstream, dict) else upstream
     acc_text = f"{100 * top1:.1f}%" if isinstance(top1, float) else "unknown"
-    training = card.get("training", {})
-    steps = f"{training.get('steps')} steps of batch {training.get('batch_size')}" if training else "?"
-    minutes = f"{card['train_seconds'] / 60:.0f} min" if isinstance(card.get("train_seconds"), float) else "?"
+    steps, minutes = _pretraining(card)
     return [
         f"Backbone: `toy-vit` ({shape}), pretrained by `vptstudy pretrain-toy` on the synthetic upstream task "
         f"({card.get('upstream_task', {}).get('num_classes', '?')} classes; {steps}, {minutes} on CPU); "
         f"upstream top-1 {acc_text} on a fresh held-out sample (card: `vptstudy/assets/toy_vit.json`).",
         "",
     ]
+
+
+def _pretraining(card: Mapping[str, Any]) -> tuple[str, str]:
+    """("7000 + 6000 steps of batch 64", "110 min") over every stage the card lists."""
+    training = card.get("training", {})
+    stages = card.get("stages") or [card.get("command", "")]
+    counts = [m.group(1) for m in (re.search(r"--steps (\d+)", str(c)) for c in stages) if m]
+    steps = f"{' + '.join(counts) or training.get('steps')} steps of batch {training.get('batch_size')}"
+    seconds = [card.get("train_seconds"), (card.get("init") or {}).get("train_seconds")]
+    known = [x for x in seconds if isinstance(x, (int, float))]
+    minutes = f"{sum(known) / 60:.0f} min" if known else "?"
+    return (steps if training else "?"), minutes
 
 
 def _accuracy_table(main: Study, accs: Mapping[str, Mapping[str, SeedAccs]]) -> list[str]:
