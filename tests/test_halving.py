@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from tests.cli_helpers import run_cli
-from vptstudy import runs, sweep
+from vptstudy import pools, runs
 from vptstudy.config import RunConfig
 from vptstudy.errors import RunFailed, UserError
 from vptstudy.executors import run_one
@@ -106,24 +106,22 @@ def test_halving_keeps_the_grids_runs_marks_stopped_ones_and_grid_completes_them
 
 def test_killed_halving_search_resumes_to_the_same_choice(tmp_path, monkeypatch) -> None:
     (straight,) = run_study(parse_study(study(tmp_path / "straight", "halving")))
-    calls = {"n": 0}
-    real = sweep.execute
+    real = pools.run_one
 
-    def dies_on_the_second_rung(configs, spec, callback=None):
-        calls["n"] += 1
-        if calls["n"] == 2:  # killed during the second rung, in its first run's epoch (after its metrics line)
+    def dies_on_the_second_rung(cfg, callback=None):
+        if cfg.stop_epoch == 2:  # killed during the second rung, in its first run's epoch (after its metrics line)
 
             def boom(event: str, info: dict) -> None:
                 if event == "epoch":
                     raise KeyboardInterrupt
 
-            run_one(configs[0], boom)
-        return real(configs, spec, callback)
+            return real(cfg, boom)
+        return real(cfg, callback)
 
-    monkeypatch.setattr(sweep, "execute", dies_on_the_second_rung)
+    monkeypatch.setattr(pools, "run_one", dies_on_the_second_rung)
     with pytest.raises(KeyboardInterrupt):
         run_study(parse_study(study(tmp_path / "killed", "halving")))
-    monkeypatch.setattr(sweep, "execute", real)
+    monkeypatch.setattr(pools, "run_one", real)
     (resumed,) = run_study(parse_study(study(tmp_path / "killed", "halving")))
     assert resumed["chosen"] == straight["chosen"]
     a, b = search_json(tmp_path / "straight"), search_json(tmp_path / "killed")
