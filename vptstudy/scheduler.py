@@ -67,8 +67,8 @@ class _Ticket:
 
 
 class Scheduler:
-    """Runs flows to their end on ``pool``; ``callback`` gets ``progress`` (runs done / asked for) and
-    ``waiting`` events."""
+    """Runs flows to their end on ``pool``; ``callback`` gets ``progress`` (runs done / asked for), ``finished``
+    (a run's final result) and ``waiting`` events."""
 
     def __init__(self, pool: Pool, callback: Callback) -> None:
         self.pool, self.callback = pool, callback
@@ -146,6 +146,7 @@ class Scheduler:
                 result = stored
         del self.tickets[key]
         self.done += 1
+        self.callback("finished", {"config": t.cfg, "result": result})
         f = self.flows[t.flow]
         f.results[t.index] = result
         f.outstanding -= 1
