@@ -91,6 +91,7 @@ def test_protocol_is_validated_and_only_new_values_change_the_run_identity(tmp_p
     assert study.identity != plain.identity
     assert plain.run_dir.parent.parent.name == "k1s0-tune" and study.run_dir.parent.parent.name == "k1study-s0-tune"
 
+
 def study_data(**oneshot) -> dict:
     return {"name": "s", "kind": "oneshot", "tasks": ["vtab/dtd"], "methods": ["vpt-deep"], "oneshot": oneshot}
 

@@ -155,7 +155,8 @@ def run_demo(
     accs = seed_accuracies(summaries)
     distances = {row.task: row.fid for row in fid["rows"]}
     means = {t: {m: statistics.fmean(v.values()) for m, v in ms.items() if m in (FT, VPT)} for t, ms in accs.items()}
-    table = quadrant_table(distances, {t: ms for t, ms in means.items() if FT in ms and VPT in ms})
+    both = {t: ms for t, ms in means.items() if FT in ms and VPT in ms}
+    table = quadrant_table(distances, both, seeds={t: accs[t] for t in both})
     outputs = DemoOutputs(out, out / "report.md")
     callback("stage", {"name": "figures", "runs": 4 if quick else 6, "units": 1})
     _figures(
@@ -227,7 +228,7 @@ def _figures(
         table,
         fig_dir / "quadrant",
         feature_label="Fréchet distance (toy-vit features)",
-        title="Toy tasks: distance from upstream data, coloured by the winner",
+        title="Toy tasks: distance from upstream data, coloured by the paired winner",
     )
     drawn()
     if size_summaries:

@@ -10,9 +10,11 @@ Inputs, usable before any report exists:
 - **Disparity** per task: the task registry's, unless given (``{task: "low" | "high"}``).
 
 A task's FID is *high* when it is above the threshold (default: the median FID of the tasks in the table, so
-with an odd count the median task counts as low). VPT *wins* a task when its accuracy is strictly higher than
-FT's; equal accuracies are a tie and count for neither. The paper expects VPT to win with high disparity (either
-FID) and with low FID, and FT to win with low disparity and high FID.
+with an odd count the median task counts as low). With per-seed accuracies (a runs folder, or ``seeds=``) the
+winner is the paired verdict of :mod:`vptstudy.analysis.paired` over the seeds both methods share: "undecided"
+when the difference is within seed noise. With means only, VPT *wins* a task when its accuracy is strictly
+higher than FT's; equal accuracies are a tie. Ties and undecided tasks count for neither. The paper expects
+VPT to win with high disparity (either FID) and with low FID, and FT to win with low disparity and high FID.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ LEVELS = ("low", "high")
 PAPER_EXPECTS = {("low", "low"): "vpt", ("high", "low"): "ft", ("low", "high"): "vpt", ("high", "high"): "vpt"}
 
 Accuracies = Mapping[str, Mapping[str, float]]
+SeedAccuracies = Mapping[str, Mapping[str, Mapping[int, float]]]  # task -> method -> seed -> accuracy
+UNDECIDED = "undecided"
 
 
 @dataclass(frozen=True)
@@ -47,9 +51,13 @@ class QuadrantRow:
     fid_level: str
     ft_acc: float
     vpt_acc: float
+    verdict: str | None = None  # the paired test's "vpt", "ft" or "undecided"; None: compare the means
 
     @property
     def winner(self) -> str:
+        """vpt, ft, undecided (paired test within noise) or tie (equal means, no per-seed data)."""
+        if self.verdict is not None:
+            return self.verdict
         return "vpt" if self.vpt_acc > self.ft_acc else ("ft" if self.ft_acc > self.vpt_acc else "tie")
 
     @property
@@ -68,6 +76,7 @@ class Quadrant:
     vpt_wins: int
     ft_wins: int
     ties: int
+    undecided: int = 0
 
     @property
     def expected(self) -> str:
@@ -97,6 +106,7 @@ class QuadrantTable:
                         sum(r.winner == "vpt" for r in rows),
                         sum(r.winner == "ft" for r in rows),
                         sum(r.winner == "tie" for r in rows),
+                        sum(r.winner == UNDECIDED for r in rows),
                     )
                 )
         return out
@@ -150,6 +160,14 @@ def load_fid(source: Mapping[str, float] | str | Path, option: str = "--fid") ->
 
 def accuracies_from_runs(root: str | Path, study: str | None = None) -> dict[str, dict[str, float]]:
     """Mean final test accuracy per task and method over seeds, from finished default-protocol final runs."""
+    return {
+        task: {method: statistics.fmean(by_seed.values()) for method, by_seed in methods.items()}
+        for task, methods in seed_accuracies_from_runs(root, study).items()
+    }
+
+
+def seed_accuracies_from_runs(root: str | Path, study: str | None = None) -> dict[str, dict[str, dict[int, float]]]:
+    """Final test accuracy per task, method and seed, from finished default-protocol final runs."""
     from vptstudy import runs
     from vptstudy.damaged import CorruptFile
     from vptstudy.rundir import RunDir
@@ -157,7 +175,7 @@ def accuracies_from_runs(root: str | Path, study: str | None = None) -> dict[str
     root = Path(root).expanduser()
     if not root.is_dir():
         raise UserError(f"runs folder {str(root)!r} not found", "--runs", "pass the --out-dir of your runs")
-    accs: dict[tuple[str, str], list[float]] = defaultdict(list)
+    accs: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
     studies: set[str] = set()
     other_regimes = 0
     for run in runs.iter_runs(root):
@@ -176,7 +194,7 @@ def accuracies_from_runs(root: str | Path, study: str | None = None) -> dict[str
         if study is not None and result.study != study:
             continue
         studies.add(str(result.study))
-        accs[(result.task, result.method)].append(result.test_acc)
+        accs[(result.task, result.method)][int(result.seed)] = result.test_acc
     if len(studies) > 1:
         raise UserError(
             f"runs of several studies under {str(root)!r}: {', '.join(sorted(studies))}",
@@ -190,9 +208,9 @@ def accuracies_from_runs(root: str | Path, study: str | None = None) -> dict[str
             "RUNS",
             "pass a folder of train800val200 final runs, or a JSON {task: {method: accuracy}}",
         )
-    out: dict[str, dict[str, float]] = defaultdict(dict)
-    for (task, method), values in accs.items():
-        out[task][method] = statistics.fmean(values)
+    out: dict[str, dict[str, dict[int, float]]] = defaultdict(dict)
+    for (task, method), by_seed in accs.items():
+        out[task][method] = by_seed
     return dict(out)
 
 
@@ -238,9 +256,19 @@ def quadrant_table(
     ft_method: str = FT,
     vpt_method: str = VPT,
     study: str | None = None,
+    seeds: SeedAccuracies | None = None,
 ) -> QuadrantTable:
-    """Join FID, accuracies and disparity per task; tasks missing a piece are listed in ``skipped``."""
-    fids, accs = load_fid(fid), load_accuracies(accuracies, study)
+    """Join FID, accuracies and disparity per task; tasks missing a piece are listed in ``skipped``.
+
+    ``seeds`` (per-seed accuracies; read from ``accuracies`` when that is a runs folder) decide each winner by a
+    paired test over seeds instead of the raw means.
+    """
+    fids = load_fid(fid)
+    if seeds is None and not isinstance(accuracies, Mapping) and Path(accuracies).expanduser().is_dir():
+        seeds = seed_accuracies_from_runs(accuracies, study)
+        accs = {t: {m: statistics.fmean(v.values()) for m, v in ms.items()} for t, ms in seeds.items()}
+    else:
+        accs = load_accuracies(accuracies, study)
     disparity = dict(disparity or {})
     partial, skipped = [], {}
     for task in list(fids) + [t for t in accs if t not in fids]:
@@ -275,10 +303,26 @@ def quadrant_table(
             "high" if fids[task] > cut else "low",
             float(methods[ft_method]),
             float(methods[vpt_method]),
+            _verdict((seeds or {}).get(task, {}), ft_method, vpt_method),
         )
         for task, group, disp, methods in partial
     ]
     return QuadrantTable(_order(rows), cut, rule, ft_method, vpt_method, skipped)
+
+
+def _verdict(by_method: Mapping[str, Mapping[int, float]], ft_method: str, vpt_method: str) -> str | None:
+    """The paired test's winner as "vpt", "ft" or "undecided"; None without two shared seeds."""
+    from vptstudy.analysis.paired import UNDECIDED as NO_WINNER
+    from vptstudy.analysis.paired import paired
+
+    if ft_method not in by_method or vpt_method not in by_method:
+        return None
+    result = paired(ft_method, by_method[ft_method], vpt_method, by_method[vpt_method])
+    if result.n < 2:
+        return None
+    if result.winner == NO_WINNER:
+        return UNDECIDED
+    return "vpt" if result.winner == vpt_method else "ft"
 
 
 # -- outputs -----------------------------------------------------------------------------------------------------
@@ -292,6 +336,7 @@ def summary_lines(table: QuadrantTable) -> list[str]:
             lines.append(f"{head}: no tasks")
             continue
         ties = f", {q.ties} tie(s)" if q.ties else ""
+        ties += f", {q.undecided} undecided" if q.undecided else ""
         lines.append(
             f"{head}: VPT wins {q.vpt_wins}/{len(q.tasks)}{ties} (paper expects {q.expected.upper()}): "
             f"{', '.join(q.tasks)}"
@@ -321,13 +366,13 @@ def to_markdown(table: QuadrantTable) -> str:
         )
     out += [
         "",
-        "| FID | disparity | tasks | VPT wins | FT wins | ties | paper expects |",
-        "|---|---|---:|---:|---:|---:|---|",
+        "| FID | disparity | tasks | VPT wins | FT wins | ties | undecided | paper expects |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
     ]
     for q in table.quadrants():
         out.append(
             f"| {q.fid_level} | {q.disparity} | {len(q.tasks)} | {q.vpt_wins} | {q.ft_wins} | {q.ties} | "
-            f"{q.expected.upper()} |"
+            f"{q.undecided} | {q.expected.upper()} |"
         )
     out += ["", f"FID threshold {table.threshold:.2f} ({table.threshold_rule}); VPT = {table.vpt_method}."]
     if table.skipped:

@@ -1,5 +1,8 @@
 """The paper's Figure 3: FID per task, the bar coloured by the winning method, hatched for high task disparity.
 
+With per-seed accuracies the winner is the paired test's, and a task whose difference is within seed noise is
+drawn light grey ("undecided") rather than in the colour of the higher mean.
+
 Tasks are grouped (natural, specialized, structured, ...) in the order of the table, with the group named under
 its bars; a dashed line marks the FID threshold of the quadrant split.
 """
@@ -17,6 +20,7 @@ from vptstudy.analysis.quadrant import QuadrantTable
 from vptstudy.figures.style import method_color, new_figure, save_figure
 
 TIE_COLOR = "#BBBBBB"
+UNDECIDED_COLOR = "#E4E4E4"
 HATCH = "///"
 
 
@@ -31,6 +35,16 @@ def _short(task: str) -> str:
     return task.split("/", 1)[-1]
 
 
+def winner_colors(table: QuadrantTable) -> dict[str, str]:
+    """Bar colour per winner: each method's own colour, grey for a tie, light grey for "undecided"."""
+    return {
+        "ft": method_color(table.ft_method),
+        "vpt": method_color(table.vpt_method),
+        "tie": TIE_COLOR,
+        "undecided": UNDECIDED_COLOR,
+    }
+
+
 def plot_quadrant(
     table: QuadrantTable,
     path: str | Path,
@@ -40,7 +54,7 @@ def plot_quadrant(
 ) -> list[Path]:
     """Draw Figure 3 from a :class:`QuadrantTable`; returns the written files (atomic, one per format)."""
     rows = table.rows
-    colors = {"ft": method_color(table.ft_method), "vpt": method_color(table.vpt_method), "tie": TIE_COLOR}
+    colors = winner_colors(table)
     fig, ax = new_figure(max(5.0, 0.42 * len(rows) + 2.2), 3.8)
     xs = list(range(len(rows)))
     bars = ax.bar(
@@ -89,7 +103,7 @@ def _label_groups(ax: Any, rows: Sequence[Any]) -> None:
             start = i
 
 
-def _legend(ax: Any, table: QuadrantTable, colors: dict[str, Any]) -> None:
+def _legend(ax: Any, table: QuadrantTable, colors: dict[str, str]) -> None:
     """Winner colours, disparity hatching and the threshold line, to the right of the axes."""
     rows = table.rows
     handles = [
@@ -98,6 +112,8 @@ def _legend(ax: Any, table: QuadrantTable, colors: dict[str, Any]) -> None:
     ]
     if any(r.winner == "tie" for r in rows):
         handles.append(Patch(facecolor=TIE_COLOR, edgecolor="black", label="tie"))
+    if any(r.winner == "undecided" for r in rows):
+        handles.append(Patch(facecolor=UNDECIDED_COLOR, edgecolor="black", label="undecided (paired test, p ≥ 0.05)"))
     handles += [
         Patch(facecolor="white", edgecolor="black", label="low task disparity"),
         Patch(facecolor="white", edgecolor="black", hatch=HATCH, label="high task disparity"),
