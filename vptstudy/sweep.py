@@ -229,7 +229,7 @@ def search_flow(unit: Unit, i: int, board: Board) -> Flow:
     return best
 
 
-def _borrow(units: list[Unit], i: int, phases: dict[str, int], board: Board) -> None:
+def borrow(units: list[Unit], i: int, phases: dict[str, int], board: Board) -> None:
     """Give unit ``i``'s borrowing phases their lenders' choices (a lender that chose nothing: the fixed lr/wd)."""
     lent = {phase: board.chosen[j] for phase, j in phases.items() if board.chosen[j] is not None}
     units[i] = with_borrowed(units[i], lent)
@@ -247,7 +247,7 @@ def unit_flow(units: list[Unit], i: int, lenders: dict[str, int], board: Board) 
     """
     if lenders:
         yield Await(lambda: all(j in board.chosen for j in lenders.values()))
-        _borrow(units, i, lenders, board)
+        borrow(units, i, lenders, board)
     unit = units[i]
     best = (yield from search_flow(unit, i, board)) if unit.search else unit.fixed
     board.chosen[i] = best
