@@ -53,7 +53,7 @@ def bench(
 
     With --search: the mini-study's search in both modes (grid, successive halving) on each method's full lr x wd
     grid: the share of the grid's epochs halving trains, the units where it makes the grid's choice, and the test
-    accuracy gap where it does not. --quick takes about 15 minutes on 2 cores, the full grid about 2 hours.
+    accuracy gap where it does not. --quick: about 10-13 minutes on 2 idle cores; the full grids: over an hour.
     """
     if search:
         _search(quick, out_dir, workers, renamed(json_path, old_json, "--json", "--out"))
