@@ -52,6 +52,7 @@ class PretrainConfig:
     curve_images: int = 500
     threads: int | None = None  # CPU threads for torch (None: torch's default); 1 is fastest on a busy machine
     out_dir: str = str(toy.ASSETS)
+    init: str | None = None  # a later stage: start from these weights (backbone + upstream head), not random ones
 
     def __post_init__(self) -> None:
         if self.threads is not None and self.threads < 1:
@@ -63,11 +64,16 @@ class PretrainConfig:
             raise UserError(f"invalid warmup {self.warmup_steps}", "--warmup-steps", f"use 0 to {self.steps - 1}")
         if not self.lr > 0 or self.weight_decay < 0:
             raise UserError("invalid lr / weight decay", "--lr/--wd", "use lr > 0 and weight decay >= 0")
+        if self.init is not None and not Path(self.init).is_file():
+            raise UserError(
+                f"weights {self.init!r} not found", "--init", "pass a toy_vit.safetensors written by pretrain-toy"
+            )
 
     def command(self) -> str:
         default_out = str(toy.ASSETS)
         out = "" if self.out_dir == default_out else f" --out-dir {self.out_dir}"
         threads = "" if self.threads is None else f" --threads {self.threads}"
+        threads += "" if self.init is None else f" --init {self.init}"
         return (
             f"vptstudy pretrain-toy --steps {self.steps} --batch-size {self.batch_size} --lr {self.lr:g} "
             f"--wd {self.weight_decay:g} --warmup-steps {self.warmup_steps} --seed {self.seed} "
@@ -117,6 +123,7 @@ def pretrain_toy(cfg: PretrainConfig, callback: Callback = _quiet) -> dict[str, 
     torch.manual_seed(cfg.seed)
     num_classes = len(toy_tasks.UPSTREAM_PAIRS)
     model = toy.build_toy_vit(num_classes)
+    previous = _start_from(model, cfg.init)
     optimizer = _optimizer(model, cfg)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(cfg.steps, cfg.warmup_steps))
     stream = torch.Generator().manual_seed(cfg.seed)
@@ -149,12 +156,42 @@ def pretrain_toy(cfg: PretrainConfig, callback: Callback = _quiet) -> dict[str, 
     final_loss, final_acc = evaluate_shipped(weights, cfg.eval_images, toy_tasks.UPSTREAM_EVAL_SEED)
     sample = write_heldout_sample(out / toy.TOY_HELDOUT.name)
     card = _card(cfg, model, weights, curve, final_loss, final_acc, train_seconds, time.perf_counter() - start)
+    card.update(_stages(cfg, previous))
     card["packaged_sample"] = score_packaged_sample(weights, sample)
     tmp = out / (toy.TOY_CARD.name + ".tmp")
     tmp.write_text(json.dumps(card, indent=2) + "\n")
     tmp.replace(out / toy.TOY_CARD.name)
     callback("done", card)
     return card
+
+
+def _start_from(model: VisionTransformer, init: str | None) -> dict[str, Any] | None:
+    """Load ``init`` (backbone + upstream head) into ``model``; return the card stored beside it, if any."""
+    if init is None:
+        return None
+    source = toy.create_embedded(toy.TOY_NAME, len(toy_tasks.UPSTREAM_PAIRS), weights=init)
+    toy.load_upstream_head(source, init)
+    model.load_state_dict(source.state_dict())
+    card = Path(init).with_name(toy.TOY_CARD.name)
+    try:
+        previous = json.loads(card.read_text())
+    except (OSError, ValueError):
+        return {"weights": {"sha256": _sha256(Path(init))}}
+    return previous if isinstance(previous, dict) else None
+
+
+def _stages(cfg: PretrainConfig, previous: dict[str, Any] | None) -> dict[str, Any]:
+    """The commands that rebuild these weights, in order, and what all stages saw together."""
+    if previous is None:
+        return {"stages": [cfg.command()]}
+    earlier = previous.get("stages") or [previous.get("command", "?")]
+    seen = previous.get("data", {}).get("images_seen", 0) + cfg.steps * cfg.batch_size
+    init = {
+        "sha256": previous.get("weights", {}).get("sha256"),
+        "upstream_top1": previous.get("upstream_accuracy", {}).get("top1"),
+        "train_seconds": previous.get("train_seconds"),
+    }
+    return {"stages": [*earlier, cfg.command()], "init": init, "images_seen_all_stages": seen}
 
 
 def write_heldout_sample(path: Path, images: int = HELDOUT_IMAGES, seed: int = HELDOUT_SEED) -> Path:

@@ -22,6 +22,9 @@ def pretrain_toy(
     eval_images: Annotated[int, typer.Option(help="Held-out upstream images for the final accuracy.")] = 2000,
     threads: Annotated[int | None, typer.Option(help="CPU threads (default: torch's); 1 suits a busy CPU.")] = None,
     out_dir: Annotated[Path | None, typer.Option(help="Output folder (default: the package's assets/).")] = None,
+    init: Annotated[
+        Path | None, typer.Option(help="Continue from these weights (a later stage; its card records every stage).")
+    ] = None,
     old_out: Annotated[Path | None, old_name("--out")] = None,
 ) -> None:
     """Pretrain the embedded toy ViT (--model toy-vit) on synthetic shapes; write its weights and JSON card."""
@@ -41,6 +44,7 @@ def pretrain_toy(
         eval_images=eval_images,
         threads=threads,
         out_dir=str(out_dir or ASSETS),
+        init=None if init is None else str(init),
     )
     with make_progress() as progress:
         bar = progress.add_task("pretrain toy-vit", total=steps, info="")
