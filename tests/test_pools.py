@@ -7,6 +7,8 @@ import os
 import signal
 import time
 
+import pytest
+
 from vptstudy import runs
 from vptstudy.config import RunConfig
 from vptstudy.plan import plan
@@ -34,6 +36,7 @@ def poll_until(pool: LocalPool, n: int, timeout: float = 300) -> dict[int, dict]
     return got
 
 
+@pytest.mark.slow  # two worker processes' start-up and a 60-epoch run: about 30 s
 def test_a_killed_worker_is_replaced_and_its_run_resumes_and_workers_keep_their_process(tmp_path) -> None:
     events: list[tuple[str, int]] = []
     pool = LocalPool([None], lambda event, info: events.append((event, info["worker"])))
