@@ -10,7 +10,7 @@ import pytest
 from tests.cli_helpers import run_cli
 from tests.test_sweep import four_configs
 from vptstudy import pools
-from vptstudy.errors import UserError
+from vptstudy.errors import UserError, WorkerError
 from vptstudy.executors import ExecutorSpec, cpu_threads
 from vptstudy.pools import execute
 
@@ -48,7 +48,7 @@ def test_cpu_threads_keep_workers_times_threads_within_the_cores(monkeypatch):
 
 class FakeContext:
     """Stands in for multiprocessing's spawn context: records the workers instead of starting them (they never
-    say they are ready, and are gone at once: the pool gives up on them and every run comes back missing)."""
+    say they are ready and are gone at once, as workers that cannot start)."""
 
     def __init__(self) -> None:
         self.started: list[tuple] = []
@@ -83,9 +83,9 @@ def test_local_workers_are_bounded_and_split_the_cores(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(4)), raising=False)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     configs = four_configs(tmp_path) * 10  # 40 runs, still 3 workers
-    results = execute(configs, ExecutorSpec(workers=3))
+    with pytest.raises(WorkerError, match=r"each of the 3 exited before it was ready .* \(last exit code 1\)"):
+        execute(configs, ExecutorSpec(workers=3))
     assert len(fake.started) == 3 and {args[2] for args in fake.started} == {1}  # 3 workers x 1 thread <= 4
-    assert {r["status"] for r in results} == {"missing"}
 
 
 def test_more_cpu_workers_than_cores_is_an_error(monkeypatch):

@@ -7,7 +7,8 @@ A pool is fed runs as they become ready (:meth:`submit`, with a priority) and ha
 - :class:`LocalPool`: one spawn process per slot (GPU or CPU worker), started once and fed one run at a time
   over its own pipe, so a worker keeps its imports across the many runs it trains. Workers exit quietly (locks
   released) on SIGINT/SIGTERM and when their driver dies (:func:`vptstudy.signals.exit_with_parent`); a worker
-  that dies is replaced and its run comes back ``missing``.
+  that dies is replaced and its run comes back ``missing``. When no worker can start (or they keep dying) the
+  pool raises :class:`~vptstudy.errors.WorkerError` rather than leave every run missing.
 - :class:`SlurmPool`: the runs ready at each poll go out as one submitit array job (``runs_per_job`` runs per
   task); results are read from the run folders as the jobs end.
 """
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from vptstudy.config import RunConfig
+from vptstudy.errors import WorkerError
 from vptstudy.executors import WORKER_EXIT_S, Callback, ExecutorSpec, collect, cpu_threads, run_one, work
 
 Result = dict[str, Any]
@@ -130,10 +132,6 @@ class _Worker:
     task: tuple[int, RunConfig] | None = None
 
 
-class WorkerError(RuntimeError):
-    """A worker raised while training a run (a bug, not a failed run)."""
-
-
 class LocalPool:
     """Persistent spawn workers, one per slot, each fed one run at a time from a priority queue."""
 
@@ -144,6 +142,7 @@ class LocalPool:
         self.workers: list[_Worker | None] = [None] * len(slots)
         self.deaths = [0] * len(slots)
         self.broken: set[int] = set()
+        self.last_exit: int | None = None
         self.queue = _Queue()
 
     def submit(self, key: int, cfg: RunConfig, priority: int = 0) -> None:
@@ -155,10 +154,12 @@ class LocalPool:
         out = self._reap()
         live = [w for w in self.workers if w is not None]
         if not live:
-            if len(self.broken) == len(self.slots):  # nothing can run here: every waiting run comes back missing
-                while self.queue:
-                    key, cfg = self.queue.pop()
-                    out.append((key, missing(cfg, "no local worker could start")))
+            if len(self.broken) == len(self.slots) and self.queue:
+                raise WorkerError(
+                    f"local workers could not train: each of the {len(self.slots)} exited before it was ready or "
+                    f"died {MAX_WORKER_DEATHS} times in a row (last exit code {self.last_exit}); their errors are "
+                    "above. --workers 1 trains in this process"
+                )
             return out
         wait([w.conn for w in live] + [w.proc.sentinel for w in live], timeout)
         for w in live:
@@ -194,7 +195,7 @@ class LocalPool:
                 if kind == "ready":
                     w.ready = True
                 elif kind == "error":
-                    raise WorkerError(f"a worker failed on a run ({w.task[1].task} {w.task[1].method}):\n{payload}")
+                    raise WorkerError(f"a worker raised on a run ({w.task[1].task} {w.task[1].method}):\n{payload}")
                 else:
                     out.append((key, payload))
                     self.deaths[self.workers.index(w)] = 0
@@ -213,6 +214,7 @@ class LocalPool:
                 key, cfg = w.task
                 out.append((key, missing(cfg, f"its worker exited with code {w.proc.exitcode}")))
             self.deaths[s] += 1
+            self.last_exit = w.proc.exitcode
             if not w.ready or self.deaths[s] >= MAX_WORKER_DEATHS:
                 self.broken.add(s)  # it never started, or it keeps dying: not started again
             w.proc.join()
