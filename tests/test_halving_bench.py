@@ -4,6 +4,7 @@ search trains; its table says what it measured."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
@@ -70,3 +71,27 @@ def test_the_table_gives_epochs_used_same_choices_and_test_gaps() -> None:
         ],
     }
     assert table(figures).splitlines()[2] == "| 10,30 | 25/100 = 25.0% | 1/2 | a vpt-deep: -3.0 |"
+
+
+def test_bench_search_on_the_command_line_prints_the_table_and_writes_the_figures(tmp_path, capsys, monkeypatch):
+    from tests.cli_helpers import run_cli
+    from vptstudy import halving_bench
+
+    asked = []
+    figures = {
+        "settings": ["10,30"],
+        "units": [
+            {"unit": "a ft", "grid_epochs": 8, "grid_test_acc": None, "halving": {"10,30": {"epochs": 2, "same": True}}}
+        ],
+        "seconds": 3.0,
+    }
+    monkeypatch.setattr(halving_bench, "run_search_bench", lambda cfg, callback: asked.append(cfg) or figures)
+    res = run_cli(
+        ["bench", "--search", "--quick", "--out-dir", str(tmp_path / "r"), "--out", str(tmp_path / "f.json")],
+        capsys,
+        monkeypatch,
+    )
+    assert res.code == 0, res.err
+    assert asked == [SearchBench(str(tmp_path / "r"), quick=True, workers=2)]
+    assert "| 10,30 | 2/8 = 25.0% | 1/1 | - |" in res.out
+    assert json.loads((tmp_path / "f.json").read_text()) == figures
