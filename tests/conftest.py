@@ -1,4 +1,12 @@
-"""Shared fixtures: tiny timm ViTs, temporary run roots, a network block, and a guard against leaked processes."""
+"""Shared fixtures: tiny timm ViTs, temporary run roots, a network block, a decoder counter, and a guard against
+leaked processes.
+
+Layout of the tests (tests/test_layout.py enforces it): ``vptstudy/<module>.py`` -> ``tests/test_<module>.py``,
+``vptstudy/<package>/<module>.py`` -> ``tests/test_<package>_<module>.py``; ``tests/test_<package>.py`` tests a
+package through its front. Files that check one behaviour across modules keep descriptive names and are listed in
+tests/test_layout.py. Helpers live in tests/helpers/ (``helpers/cli.py``: the one CLI harness) or here, never in a
+test file.
+"""
 
 from __future__ import annotations
 
@@ -41,6 +49,22 @@ def _console_width():
     saved = out._width
     yield
     out._width = saved
+
+
+@pytest.fixture
+def decodes(monkeypatch):
+    """Counts calls of the image decoder."""
+    calls: list[str] = []
+    from vptstudy.data import images
+
+    real = images.decode_resized
+
+    def counting(path, size):
+        calls.append(str(path))
+        return real(path, size)
+
+    monkeypatch.setattr(images, "decode_resized", counting)
+    return calls
 
 
 STRAY_GRACE_S = 10.0  # a worker or job that is already exiting when its test ends gets this long

@@ -50,8 +50,7 @@ def test_readme_example_runs(tmp_path, monkeypatch, capsys):
 
 
 def test_read_runs_without_pandas_gives_typed_records(tmp_path, monkeypatch, capsys):
-    from tests.cli_helpers import run_cli
-    from tests.test_loggers import TOY_TRAIN
+    from tests.helpers.cli import TOY_TRAIN, run_cli
 
     assert run_cli([*TOY_TRAIN, "--out-dir", str(tmp_path)], capsys, monkeypatch).code == 0
     monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas -> ImportError

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_bad_images import write_huge_png
-from tests.test_data_fixtures import make_image_folder, make_vtab1k
+from tests.helpers.data_fixtures import make_image_folder, make_vtab1k, write_huge_png
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN = ["train", "--task", "toy/digits", "--model", "toy-vit", "--epochs", "1", "--out-dir", "runs"]

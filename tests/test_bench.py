@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from tests.cli_helpers import run_cli
+from tests.helpers.cli import run_cli
 from vptstudy.bench import BenchConfig, batch_sizes, bench, make_subject, peak_for_name, run_config
 from vptstudy.errors import UserError
 from vptstudy.train import train_step

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.cli_helpers import run_cli
+from tests.helpers.cli import run_cli
 from vptstudy import checkpoint, runs
 from vptstudy.config import RunConfig
 from vptstudy.optim import make_optimizer, warmup_cosine

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import typer
 
+from tests.helpers.cli import run_cli
 from vptstudy import cli
 from vptstudy import console as _console  # noqa: F401  (its consoles take their width now, not at COLUMNS=80 below)
 
@@ -29,21 +30,9 @@ def _commands(command, path=()):
 ALL_COMMANDS = sorted(_commands(typer.main.get_command(cli.app)))
 
 
-def _main(args: list[str], capsys, monkeypatch, columns: int = 80) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["vptstudy", *args])
-    monkeypatch.setenv("COLUMNS", str(columns))
-    code = 0
-    try:
-        cli.main()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 @pytest.mark.parametrize("command", [(), *ALL_COMMANDS], ids=lambda c: " ".join(c) or "vptstudy")
 def test_help_fits_80_columns_with_short_metavars(command, capsys, monkeypatch):
-    code, out, _ = _main([*command, "--help"], capsys, monkeypatch)
+    code, out, _ = run_cli([*command, "--help"], capsys, monkeypatch, columns=80)
     assert code == 0
     lines = out.splitlines()
     assert max(len(line) for line in lines) <= 80, [line for line in lines if len(line) > 80]
@@ -56,7 +45,7 @@ def test_help_fits_80_columns_with_short_metavars(command, capsys, monkeypatch):
 
 
 def test_train_help_keeps_descriptions_wide(capsys, monkeypatch):
-    _, out, _ = _main(["train", "--help"], capsys, monkeypatch)
+    _, out, _ = run_cli(["train", "--help"], capsys, monkeypatch, columns=80)
     (line,) = [x for x in out.splitlines() if x.startswith("  --method-option ")]
     assert line.startswith("  --method-option TEXT   ") and "<list" not in out
     assert line.index("Method option") <= 34
@@ -84,7 +73,7 @@ def test_folders_are_out_dir_and_files_are_out(capsys, monkeypatch):
 
 def test_version_prints_the_package_version(capsys, monkeypatch):
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-    code, out, _ = _main(["--version"], capsys, monkeypatch)
+    code, out, _ = run_cli(["--version"], capsys, monkeypatch, columns=80)
     assert (code, out) == (0, f"vptstudy {version}\n")
 
 
@@ -105,7 +94,7 @@ def test_shell_completion_completes_commands_and_options():
 
 def test_old_folder_flag_still_works_with_a_note(tmp_path, capsys, monkeypatch):
     args = ["pretrain-toy", "--steps", "2", "--batch-size", "4", "--eval-images", "8", "--threads", "1"]
-    code, _, err = _main([*args, "--out", str(tmp_path)], capsys, monkeypatch)
+    code, _, err = run_cli([*args, "--out", str(tmp_path)], capsys, monkeypatch, columns=80)
     assert code == 0, err
     note = "vptstudy: note: --out is now --out-dir (--out-dir names a folder, --out one file)"
     assert [line for line in err.splitlines() if "--out" in line] == [note]

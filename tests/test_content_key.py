@@ -7,8 +7,7 @@ import os
 import torch
 
 from tests.conftest import tiny_vit
-from tests.test_data_cache import cfg_for, decodes  # noqa: F401  (fixture)
-from tests.test_data_fixtures import make_image_folder, make_vtab1k, write_image
+from tests.helpers.data_fixtures import make_image_folder, make_vtab1k, vtab_config, write_image
 from vptstudy.config import RunConfig
 from vptstudy.data import content_key, load_task_data
 from vptstudy.fid import BackboneExtractor, FidRequest, compute_fid
@@ -21,12 +20,12 @@ def replace_image(path, value: int) -> None:
     os.utime(path, ns=(before + 5_000_000_000, before + 5_000_000_000))
 
 
-def test_changed_image_is_decoded_again_not_read_from_the_cache(tmp_path, decodes):  # noqa: F811
+def test_changed_image_is_decoded_again_not_read_from_the_cache(tmp_path, decodes):
     task = make_vtab1k(tmp_path)
-    first = load_task_data(cfg_for(tmp_path), 16)
+    first = load_task_data(vtab_config(tmp_path, cache="c"), 16)
     decodes.clear()
     replace_image(task / "images/test/0003.png", 200)
-    second = load_task_data(cfg_for(tmp_path), 16)
+    second = load_task_data(vtab_config(tmp_path, cache="c"), 16)
     assert len(decodes) == 15  # the test part only: the pool's cache entry still holds
     assert second.split_info["cache"]["read"] == ["train800+val200"]
     changed = (second.test.images != first.test.images).flatten(1).any(1)

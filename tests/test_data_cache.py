@@ -2,34 +2,19 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from tests.test_data_fixtures import make_vtab1k
+from tests.helpers.data_fixtures import make_vtab1k, vtab_config
 from vptstudy.config import RunConfig
-from vptstudy.data import images, load_task_data
+from vptstudy.data import load_task_data
 from vptstudy.data.cache import FORMAT
 
 TOTAL = 40 + 10 + 15  # images in the fixture's pool and test lists
 
 
-@pytest.fixture
-def decodes(monkeypatch):
-    """Counts calls of the image decoder."""
-    calls: list[str] = []
-    real = images.decode_resized
-
-    def counting(path, size):
-        calls.append(str(path))
-        return real(path, size)
-
-    monkeypatch.setattr(images, "decode_resized", counting)
-    return calls
-
-
 def cfg_for(root, **kw) -> RunConfig:
-    return RunConfig(task="vtab/retinopathy", method="linear", data_root=str(root), cache_dir=str(root / "c"), **kw)
+    return vtab_config(root, cache="c", **kw)
 
 
 def cache_files(root):

@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from tests.test_data_fixtures import make_image_folder, make_vtab1k
+from tests.helpers.data_fixtures import edit_line, make_image_folder, make_vtab1k, vtab_config
 from vptstudy.config import RunConfig
 from vptstudy.data import load_task_data
 from vptstudy.errors import UserError
@@ -16,7 +16,7 @@ TASK = "vtab/retinopathy"  # 5 classes, folder name diabetic_retinopathy
 
 
 def cfg_for(root, **kw) -> RunConfig:
-    return RunConfig(task=TASK, method="linear", data_root=str(root), cache_dir=str(root / "cache"), **kw)
+    return vtab_config(root, **kw)
 
 
 def test_official_lists_give_train_val_test(tmp_path):
@@ -52,12 +52,6 @@ def test_train_size_and_shots_draw_from_the_pool(tmp_path):
     assert torch.bincount(shots.val.labels).tolist() == [2] * 5
     with pytest.raises(UserError, match="at most 40"):
         load_task_data(cfg_for(tmp_path, train_size=41), 8)
-
-
-def edit_line(path, lineno, text):
-    lines = path.read_text().splitlines()
-    lines[lineno - 1] = text
-    path.write_text("\n".join(lines) + "\n")
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cli_helpers import run_cli
+from tests.helpers.cli import run_cli
 from vptstudy import runs
 from vptstudy.demo import demo_studies
 
@@ -51,3 +51,18 @@ def test_missing_demo_study_is_a_user_error(tmp_path) -> None:
 
     with pytest.raises(UserError, match="demo study"):
         demo_studies(tmp_path, quick=True, studies_dir=tmp_path)
+
+
+def test_demo_recipe_is_pinned(tmp_path) -> None:
+    """The measured recipe (see the comments in demo.toml): 800/200, 4 epochs of batch 16, one prompt."""
+    from vptstudy.plan import plan
+    from vptstudy.sweep import candidates, expand
+
+    main, sizes = demo_studies(tmp_path, quick=False)
+    assert main.grid["ft"] == ((0.005, 0.001), (0.0001,)) and main.grid["vpt-deep"] == ((0.5, 0.125), (0.0001,))
+    units = {(u.base.task, u.base.method): u for u in expand(main)}
+    p = plan(candidates(units[("toy/digits", "vpt-deep")])[0])
+    assert (p.num_prompts, p.input_size, p.cfg.train_size, p.cfg.seed) == (1, 32, None, 42)
+    phase = p.phases[0]
+    assert (phase.epochs, phase.batch_size, phase.warmup_epochs, phase.base_lr, phase.lr) == (4, 16, 1, 0.5, 0.03125)
+    assert tuple(sizes.sizes) == (100, 200, 400, 800) and sizes.run["epochs"] == 4 and sizes.run["num_prompts"] == 1

@@ -11,7 +11,8 @@ import pytest
 import torch
 from threadpoolctl import threadpool_limits
 
-from tests.cli_helpers import run_cli as shared_run_cli
+from tests.helpers.cli import run_cli
+from tests.helpers.runs import fake_run
 from vptstudy import runs
 from vptstudy.config import RunConfig
 from vptstudy.errors import UserError
@@ -20,7 +21,6 @@ from vptstudy.figures.curves import phase_boundaries, plot_curves
 from vptstudy.figures.datasize import plot_datasize, size_points
 from vptstudy.figures.embeddings import embedding_figure, hyperboloid_to_poincare
 from vptstudy.figures.select import Run, find_runs, output_target
-from vptstudy.plan import plan
 from vptstudy.train import fit
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -40,27 +40,6 @@ def _one_thread():
 
 def is_image(path: Path, magic: bytes = PNG) -> bool:
     return path.is_file() and path.stat().st_size > 5000 and path.read_bytes()[: len(magic)] == magic
-
-
-def fake_run(root: Path, task: str, method: str, seed: int = 42, train_size: int | None = None, **result) -> Path:
-    """A run directory with config.json (and result.json when ``result`` is given), no training."""
-    cfg = RunConfig(
-        task=task,
-        method=method,
-        model="test_vit",
-        pretrained=False,
-        seed=seed,
-        train_size=train_size,
-        split="final" if train_size else "tune",
-        out_dir=str(root),
-        study="fake",
-    )
-    path = plan(cfg.replace(base_lr=0.001, weight_decay=0.0)).run_dir
-    runs.atomic_write_json(path / runs.CONFIG, {"run": cfg.to_dict(), "resolved": {"input_size": 32}})
-    if result:
-        ident = {"task": task, "method": method, "seed": seed, "split": cfg.split, "study": cfg.study}
-        runs.atomic_write_json(path / runs.RESULT, {"status": "ok", **ident, **result})
-    return path
 
 
 def write_curve(path: Path, train, test, phases=None) -> None:
@@ -219,11 +198,6 @@ def test_find_runs_errors_and_output_target(tmp_path):
 
 
 # -- the CLI ---------------------------------------------------------------------------------------------------
-def run_cli(args: list[str], capsys, monkeypatch) -> tuple[int, str, str]:
-    res = shared_run_cli(args, capsys, monkeypatch)
-    return res.code, res.out, res.err
-
-
 @pytest.mark.parametrize(
     ("command", "extra"),
     [

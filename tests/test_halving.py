@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.cli_helpers import run_cli
+from tests.helpers.cli import run_cli
 from vptstudy import pools, runs
 from vptstudy.config import RunConfig
 from vptstudy.errors import RunFailed, UserError

@@ -74,7 +74,7 @@ def test_the_table_gives_epochs_used_same_choices_and_test_gaps() -> None:
 
 
 def test_bench_search_on_the_command_line_prints_the_table_and_writes_the_figures(tmp_path, capsys, monkeypatch):
-    from tests.cli_helpers import run_cli
+    from tests.helpers.cli import run_cli
     from vptstudy import halving_bench
 
     asked = []

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import run_cli
+from tests.helpers.cli import run_cli
 from vptstudy import locks, runs
 
 TINY = ["--model", "test_vit", "--no-pretrained", "--img-size", "32", "--batch-size", "64"]

@@ -10,16 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import run_cli
-from vptstudy import cli, runs
+from tests.helpers.cli import TOY_TRAIN, run_cli
+from vptstudy import runs
 from vptstudy.loggers import SCALARS, run_name, wandb_mode
 from vptstudy.study import parse_study
 
 pytest.importorskip("tensorboard")
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-TOY_TRAIN = ["train", "--task", "toy/shapes-new", "--method", "vpt-deep", "--model", "toy-vit", "--epochs", "2"]
-TOY_TRAIN += ["--train-size", "40", "--batch-size", "20", "--test-subsample", "50", "--device", "cpu"]
 
 
 def _events(log_dir: Path) -> EventAccumulator:
@@ -53,11 +50,8 @@ def tb_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tb")
     mp = pytest.MonkeyPatch()
     args = [*TOY_TRAIN, "--split", "final", "--study", "mystudy", "--logger", "tensorboard", "--out-dir", str(out)]
-    mp.setattr(sys, "argv", ["vptstudy", *args])
     try:
-        cli.main()
-    except SystemExit as exc:
-        assert not exc.code
+        assert run_cli(args, None, mp).code == 0
     finally:
         mp.undo()
     (run,) = runs.iter_runs(out)

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from tests.cli_helpers import run_cli
+from tests.helpers.cli import run_cli
 from vptstudy import runs
 from vptstudy.config import RunConfig
 from vptstudy.data import load_task_data

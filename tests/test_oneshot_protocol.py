@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.test_data_fixtures import make_vtab1k
+from tests.helpers.data_fixtures import make_vtab1k
 from vptstudy.config import RunConfig
 from vptstudy.data import load_task_data
 from vptstudy.data.splits import choose, study_kshot

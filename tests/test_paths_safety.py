@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.cli_helpers import run_cli
-from tests.test_data_fixtures import make_image_folder, make_vtab1k
-from tests.test_data_vtab1k import cfg_for, edit_line
+from tests.helpers.cli import run_cli
+from tests.helpers.data_fixtures import edit_line, make_image_folder, make_vtab1k, vtab_config
 from vptstudy.config import RunConfig
 from vptstudy.data import load_task_data
 from vptstudy.data.images import decode_resized
@@ -36,16 +35,16 @@ def test_vtab_list_entry_symlinked_out_is_refused_like_dotdot(tmp_path, outside,
     (task / "images" / "link.png").symlink_to(outside / "secret" / "0.png")
     edit_line(task / "train800.txt", 3, "images/link.png 1")
     with pytest.raises(UserError) as err:
-        load_task_data(cfg_for(data), 8)
+        load_task_data(vtab_config(data), 8)
     line = err.value.line()
     assert line.startswith("unsafe path 'images/link.png' escapes the data folder") and "train800.txt:3" in line
     assert "--allow-symlinks" in line and "\n" not in line
     edit_line(task / "train800.txt", 3, "../x.png 1")  # the same error as a '..' path
     with pytest.raises(UserError, match=r"^unsafe path '\.\./x\.png' escapes the data folder"):
-        load_task_data(cfg_for(data), 8)
+        load_task_data(vtab_config(data), 8)
     edit_line(task / "train800.txt", 3, "images/link.png 1")
     monkeypatch.setenv(ALLOW_SYMLINKS_ENV, "1")  # opted in: followed
-    assert len(load_task_data(cfg_for(data), 8).train) > 0
+    assert len(load_task_data(vtab_config(data), 8).train) > 0
 
 
 def test_class_folder_symlinked_out_is_one_line_exit_2_unless_allowed(tmp_path, outside, capsys, monkeypatch) -> None:

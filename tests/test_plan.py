@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.cli_helpers import run_cli
+from tests.helpers.cli import run_cli
 from vptstudy.config import RunConfig
 from vptstudy.errors import UserError
 from vptstudy.methods import get_method

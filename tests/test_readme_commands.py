@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import run_cli
+from tests.helpers.cli import run_cli
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

@@ -12,23 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import run_cli
+from tests.helpers.cli import run_cli
 from tests.helpers.procs import own_group
+from tests.helpers.runs import TINY_RUN, four_configs
 from vptstudy import runs
 from vptstudy.config import RunConfig
 from vptstudy.executors import ExecutorSpec
 from vptstudy.pools import execute
 from vptstudy.study import parse_study
 from vptstudy.sweep import borrowers, candidates, expand, run_study, select_best, with_borrowed
-
-TINY_RUN = {
-    "model": "test_vit",
-    "pretrained": False,
-    "img_size": 32,
-    "epochs": 1,
-    "batch_size": 128,
-    "test_subsample": 100,
-}
 
 
 def study(tmp_path: Path, **extra) -> dict:
@@ -116,14 +108,6 @@ def test_oneshot_sweep_has_one_image_per_class_per_draw(tmp_path) -> None:
 
     split = load_task_data(RunConfig(task="toy/digits", method="ft", shots=1, split_seed=1, **TINY_RUN), 32)
     assert sorted(split.train.labels.tolist()) == list(range(10)) == sorted(split.val.labels.tolist())
-
-
-def four_configs(tmp_path: Path) -> list[RunConfig]:
-    """Four short runs (80 images): what an executor test checks is where runs go, not what they learn."""
-    return [
-        RunConfig(task="toy/digits", method="linear", seed=s, out_dir=str(tmp_path), train_size=80, **TINY_RUN)
-        for s in (1, 2, 3, 4)
-    ]
 
 
 def test_two_local_workers_never_run_the_same_config(tmp_path) -> None:
@@ -370,7 +354,7 @@ def test_ft_then_pt_runs_with_fts_searched_lr(tmp_path) -> None:
 
 
 def test_report_prints_one_row_per_task_when_the_terminal_is_narrow(tmp_path, capsys, monkeypatch) -> None:
-    from tests.cli_helpers import run_cli
+    from tests.helpers.cli import run_cli
     from vptstudy.console import out
 
     grid = {m: {"lr": [1.0], "wd": [0.0]} for m in ("linear", "vpt-deep")}

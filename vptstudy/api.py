@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from vptstudy.config import RunConfig
 
 if TYPE_CHECKING:
-    from vptstudy.models.prompts import PromptedViT
+    from vptstudy.models.tunable import TunableBackbone
     from vptstudy.plan import RunPlan
 
 PathLike = str | Path
@@ -47,7 +47,7 @@ def fit_run(cfg: RunConfig | None = None, /, callback: Callback | None = None, *
     return fit(_config(cfg, fields), callback or (lambda event, info: None))
 
 
-def load_run(run_dir: PathLike, device: str = "cpu") -> PromptedViT:
+def load_run(run_dir: PathLike, device: str = "cpu") -> TunableBackbone:
     """A finished run's tuned model (backbone + its trained tensors) in eval mode."""
     from vptstudy.load import load_run as _load_run
 

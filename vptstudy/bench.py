@@ -40,7 +40,7 @@ from vptstudy.errors import UserError
 from vptstudy.methods import get_method
 from vptstudy.models.backbones import default_input_size
 from vptstudy.models.build import build_model
-from vptstudy.models.wrap import TunedModel
+from vptstudy.models.tunable import TunableBackbone
 from vptstudy.optim import phase_optimizer
 from vptstudy.plan import RunPlan, as_plan, plan
 from vptstudy.train import Prepared, train_prepared, train_step
@@ -128,7 +128,7 @@ class Subject:
     """One method's model and optimizer for the bare timings."""
 
     name: str
-    model: TunedModel
+    model: TunableBackbone
     step_model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     uses_prompts: bool

@@ -11,7 +11,7 @@ from vptstudy import damaged, runs
 from vptstudy.errors import UserError
 from vptstudy.methods import get_method
 from vptstudy.models.build import build_model
-from vptstudy.models.tunable import TunableBackbone
+from vptstudy.models.tunable import TunableBackbone, current_keys
 from vptstudy.plan import plan
 from vptstudy.rundir import RunDir
 
@@ -48,7 +48,9 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> Tunable
         raise damaged.CorruptFile(run / runs.CONFIG, f"no resolved.num_classes ({type(exc).__name__})") from None
     bare = plan(run_plan.cfg.replace(pretrained=False, weights=None))  # a run that stored all it needs
     model = build_model(bare, num_classes)
-    backbone_keys = {k for k in model.state_dict() if k.startswith("vit.") and not k.startswith("vit.head.")}
+    stored = current_keys(model, stored)  # a Swin run saved while its backbone was called ``vit``
+    prefix = f"{model.backbone_attr}."
+    backbone_keys = {k for k in model.state_dict() if k.startswith(prefix) and not model.is_head(k)}
     if cfg.pretrained and not backbone_keys <= stored.keys():  # frozen weights come from the pretrained backbone
         model = build_model(run_plan, num_classes)
     model = method.build(model, cfg)

@@ -1,4 +1,4 @@
-"""Pinned training losses, checked by tests/test_method_registry.py: every registered method, two optimizer steps
+"""Pinned training losses, checked by tests/test_methods.py: every registered method, two optimizer steps
 per phase on a fixed batch, through the run plan (optimizer, scaled lr, weight decay, warm-up schedule, batch size,
 backbone dropout, head init, prompt length and dropout) and the methods' own ``prepare``. A silent change to any
 recipe changes a number here.

@@ -1,7 +1,7 @@
 """The paper's published accuracies (Tables 1-6) and their comparison with a runs folder's means.
 
 The numbers ship in ``vptstudy/assets/paper_results.json``, transcribed from the paper with the table number beside
-each block; tests/test_paper_results.py checks every cell against the paper's text. Accuracies there are percentages;
+each block; tests/test_analysis_paper.py checks every cell against the paper's text. Accuracies there are percentages;
 vptstudy's run results are fractions.
 """
 

@@ -1,17 +1,16 @@
 """The executor options (--executor, --gpus, --workers, Slurm's), declared once and added to each command that
-runs a study by :func:`with_executor`; the command receives them as one :class:`ExecutorOptions`."""
+runs a study by :func:`with_executor` (an :mod:`~vptstudy.cli.option_groups` group); the command receives them as
+one :class:`ExecutorOptions`."""
 
 from __future__ import annotations
 
-import functools
-import inspect
-from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
 
 from vptstudy import validate
+from vptstudy.cli.option_groups import option_group
 from vptstudy.cli.options import ints
 
 
@@ -50,26 +49,6 @@ class ExecutorOptions:
         )
 
 
-_HINTS = inspect.get_annotations(ExecutorOptions, eval_str=True)
-_PARAMS = [
-    inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=_HINTS[f.name])
-    for f in fields(ExecutorOptions)
-]
-
-
-def with_executor(command: Callable[..., None]) -> Callable[..., None]:
-    """Give ``command`` the executor options (placed before --dry-run in its help) in place of its
-    ``executor: ExecutorOptions`` parameter."""
-    sig = inspect.signature(command, eval_str=True)
-    own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in sig.parameters.values() if p.name != "executor"]
-    at = next((i for i, p in enumerate(own) if p.name == "dry_run"), len(own))
-    params = [*own[:at], *_PARAMS, *own[at:]]
-
-    @functools.wraps(command)
-    def wrapper(**kwargs: Any) -> None:
-        options = ExecutorOptions(**{p.name: kwargs.pop(p.name) for p in _PARAMS})
-        return command(**kwargs, executor=options)
-
-    wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
-    wrapper.__annotations__ = {p.name: p.annotation for p in params} | {"return": None}
-    return wrapper
+# Every command puts its ``executor: ExecutorOptions`` parameter just before ``dry_run``: the options come before
+# --dry-run in its help.
+with_executor = option_group(ExecutorOptions, "executor")

@@ -12,12 +12,11 @@ from vptstudy.cli.options import (
     DryRunOpt,
     JsonOpt,
     LoggerOpt,
-    NormalizeOpt,
     check_json,
     ints,
 )
 from vptstudy.cli.running import execute_study
-from vptstudy.config import PAPER_MODEL
+from vptstudy.cli.sweep_options import SweepRunOptions, with_sweep_run
 from vptstudy.errors import UserError
 
 
@@ -62,50 +61,10 @@ def _sweep_study(
 TaskListOpt = Annotated[list[str] | None, typer.Option("--task", help="Task (repeat for several).")]
 MethodListOpt = Annotated[list[str] | None, typer.Option("--method", help="Method (repeat for several).")]
 StudyFileOpt = Annotated[Path | None, typer.Option("--study", help="Study TOML file instead of options.")]
-SweepModelOpt = Annotated[str, typer.Option("--model", help="Backbone.")]
-SweepPretrainedOpt = Annotated[bool, typer.Option("--pretrained/--no-pretrained", help="Load pretrained weights.")]
-SweepEpochsOpt = Annotated[int, typer.Option("--epochs", help="Epochs per phase.")]
-SweepBatchOpt = Annotated[int | None, typer.Option("--batch-size", help="Batch size (default: the recipe's).")]
-HalvingOpt = Annotated[bool, typer.Option("--halving", help="Search by successive halving (rungs 10,30; eta 3).")]
-SweepImgSizeOpt = Annotated[int | None, typer.Option("--img-size", help="Input size.")]
-SweepDataRootOpt = Annotated[Path | None, typer.Option("--data-root", help="Data folder.")]
-SweepDownloadOpt = Annotated[bool, typer.Option("--download", help="Let torchvision download full datasets.")]
-SweepCacheDirOpt = Annotated[Path | None, typer.Option("--cache-dir", help="Folder of decoded-image caches.")]
-SweepOutDirOpt = Annotated[Path, typer.Option("--out-dir", help="Root folder of run directories.")]
-
-
-def _sweep_run(
-    model: str,
-    pretrained: bool,
-    epochs: int,
-    batch_size: int | None,
-    img_size: int | None,
-    data_root: Path | None,
-    download: bool,
-    cache_dir: Path | None,
-    out_dir: Path,
-    logger: str | None = None,
-    normalize: str = "imagenet",
-    halving: bool = False,
-) -> dict:
-    """The ``[run]`` table a sweep command's options stand for."""
-    return {
-        "search": "halving" if halving else None,
-        "model": model,
-        "pretrained": pretrained,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "img_size": img_size,
-        "data_root": str(data_root) if data_root else None,
-        "out_dir": str(out_dir),
-        "download": download,
-        "cache_dir": str(cache_dir) if cache_dir else None,
-        "logger": logger,
-        "normalize": normalize,
-    }
 
 
 @with_executor
+@with_sweep_run
 def sweep_datasize(
     study_file: StudyFileOpt = None,
     task: TaskListOpt = None,
@@ -114,18 +73,7 @@ def sweep_datasize(
     split_seeds: Annotated[str, typer.Option(help="Seeds of the size splits.")] = "0",
     seeds: Annotated[str | None, typer.Option(help="Final seeds (default 42,44,82,100,800).")] = None,
     search: Annotated[bool, typer.Option("--search/--fixed", help="Fresh lr x wd search per size, or fixed.")] = True,
-    model: SweepModelOpt = PAPER_MODEL,
-    pretrained: SweepPretrainedOpt = True,
-    epochs: SweepEpochsOpt = 100,
-    batch_size: SweepBatchOpt = None,
-    img_size: SweepImgSizeOpt = None,
-    data_root: SweepDataRootOpt = None,
-    download: SweepDownloadOpt = False,
-    cache_dir: SweepCacheDirOpt = None,
-    out_dir: SweepOutDirOpt = Path("runs"),
-    logger: LoggerOpt = None,
-    normalize: NormalizeOpt = "imagenet",
-    halving: HalvingOpt = False,
+    run: SweepRunOptions = SweepRunOptions(),
     name: Annotated[str, typer.Option("--name", help="Study name.")] = "datasize",
     executor: ExecutorOptions = ExecutorOptions(),
     dry_run: DryRunOpt = False,
@@ -133,40 +81,14 @@ def sweep_datasize(
 ) -> None:
     """Data-size sweep (paper section 4.4): each train size at train:val = 4:1, per method and seed."""
     check_json(dry_run, as_json)
-    run = _sweep_run(
-        model,
-        pretrained,
-        epochs,
-        batch_size,
-        img_size,
-        data_root,
-        download,
-        cache_dir,
-        out_dir,
-        logger,
-        normalize,
-        halving,
-    )
-    study = _sweep_study(
-        "datasize",
-        study_file,
-        name,
-        task,
-        method,
-        seeds,
-        search,
-        run,
-        {"sizes": list(ints(sizes, "--sizes") or ()), "split_seeds": list(ints(split_seeds, "--split-seeds") or ())},
-    )
-    execute_study(
-        study,
-        executor.spec(),
-        dry_run,
-        as_json,
-    )
+    sizes_list, split_seed_list = list(ints(sizes, "--sizes") or ()), list(ints(split_seeds, "--split-seeds") or ())
+    section = {"sizes": sizes_list, "split_seeds": split_seed_list}
+    study = _sweep_study("datasize", study_file, name, task, method, seeds, search, run.table(), section)
+    execute_study(study, executor.spec(), dry_run, as_json)
 
 
 @with_executor
+@with_sweep_run
 def sweep_oneshot(
     study_file: StudyFileOpt = None,
     task: TaskListOpt = None,
@@ -184,18 +106,7 @@ def sweep_oneshot(
         bool | None,
         typer.Option("--search/--fixed", help="lr x wd search per draw, or fixed (default: search for study)."),
     ] = None,
-    model: SweepModelOpt = PAPER_MODEL,
-    pretrained: SweepPretrainedOpt = True,
-    epochs: SweepEpochsOpt = 100,
-    batch_size: SweepBatchOpt = None,
-    img_size: SweepImgSizeOpt = None,
-    data_root: SweepDataRootOpt = None,
-    download: SweepDownloadOpt = False,
-    cache_dir: SweepCacheDirOpt = None,
-    out_dir: SweepOutDirOpt = Path("runs"),
-    logger: LoggerOpt = None,
-    normalize: NormalizeOpt = "imagenet",
-    halving: HalvingOpt = False,
+    run: SweepRunOptions = SweepRunOptions(),
     name: Annotated[str, typer.Option("--name", help="Study name.")] = "oneshot",
     executor: ExecutorOptions = ExecutorOptions(),
     dry_run: DryRunOpt = False,
@@ -203,28 +114,9 @@ def sweep_oneshot(
 ) -> None:
     """One-shot sweep (paper Tables 3-4): k images per class for train and val, several seeded draws."""
     check_json(dry_run, as_json)
-    run = _sweep_run(
-        model,
-        pretrained,
-        epochs,
-        batch_size,
-        img_size,
-        data_root,
-        download,
-        cache_dir,
-        out_dir,
-        logger,
-        normalize,
-        halving,
-    )
     section = {"shots": shots, "protocol": protocol, **({"draws": draws} if draws is not None else {})}
-    study = _sweep_study("oneshot", study_file, name, task, method, seeds, search, run, section)
-    execute_study(
-        study,
-        executor.spec(),
-        dry_run,
-        as_json,
-    )
+    study = _sweep_study("oneshot", study_file, name, task, method, seeds, search, run.table(), section)
+    execute_study(study, executor.spec(), dry_run, as_json)
 
 
 @with_executor
@@ -243,9 +135,4 @@ def run_cmd(
     study = load_study(study_file)
     changes = {"out_dir": str(out_dir) if out_dir is not None else None, "logger": logger}
     study = with_run(study, "command line", **{k: v for k, v in changes.items() if v is not None})
-    execute_study(
-        study,
-        executor.spec(),
-        dry_run,
-        as_json,
-    )
+    execute_study(study, executor.spec(), dry_run, as_json)

@@ -18,6 +18,7 @@ from vptstudy.config import RunConfig
 from vptstudy.errors import UserError
 from vptstudy.methods.base import SGD_LR_GRID, WD_GRID, Method, Phase, train_head_and
 from vptstudy.methods.modules import adapter_param_names, block_dim, method_options, transformer_blocks
+from vptstudy.models.tunable import TunableBackbone
 
 OPTIONS = {"where": "mlp", "reduction": 8, "bottleneck": 0}
 PLACES = {"attn": ("attn",), "mlp": ("mlp",), "both": ("attn", "mlp")}
@@ -70,7 +71,7 @@ def add_adapters(
     return count
 
 
-def prepare_adapter(model: nn.Module, cfg: RunConfig, gen: torch.Generator) -> None:
+def prepare_adapter(model: TunableBackbone, cfg: RunConfig, gen: torch.Generator) -> None:
     """Add adapters; train them and the head, the backbone frozen."""
     opts = method_options(cfg, OPTIONS)
     if opts["where"] not in PLACES:
@@ -79,7 +80,7 @@ def prepare_adapter(model: nn.Module, cfg: RunConfig, gen: torch.Generator) -> N
         raise UserError(
             "adapter width options must be positive", "--method-option", "e.g. reduction=8 or bottleneck=64"
         )
-    add_adapters(model.vit, PLACES[opts["where"]], opts["reduction"], opts["bottleneck"], gen)
+    add_adapters(model.backbone, PLACES[opts["where"]], opts["reduction"], opts["bottleneck"], gen)
     adapters = adapter_param_names(model)
     train_head_and(model, adapters)
 

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from vptstudy.config import RunConfig
-from vptstudy.models.prompts import PromptedViT
+from vptstudy.models.tunable import TunableBackbone
 from vptstudy.plan import resolved_config
 
 # Paper section 4.1 / official VPT code: SGD grid for prompt and linear methods, AdamW grid for full tuning.
@@ -22,7 +22,7 @@ SGD_LR_GRID = (50.0, 25.0, 10.0, 5.0, 2.5, 1.0, 0.5, 0.25, 0.1, 0.05)
 ADAMW_LR_GRID = (0.005, 0.001, 0.0005, 0.0001)
 WD_GRID = (0.01, 0.001, 0.0001, 0.0)
 
-Prepare = Callable[[PromptedViT, RunConfig, torch.Generator], None]
+Prepare = Callable[[TunableBackbone, RunConfig, torch.Generator], None]
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,9 @@ class Method:
         """The optimizer of the searched phase."""
         return next(p.optimizer for p in self.phases if p.searched)
 
-    def build(self, model: PromptedViT, cfg: RunConfig, generator: torch.Generator | None = None) -> PromptedViT:
+    def build(
+        self, model: TunableBackbone, cfg: RunConfig, generator: torch.Generator | None = None
+    ) -> TunableBackbone:
         """Apply every phase's structure (used to rebuild a finished run's model)."""
         gen = generator or torch.Generator().manual_seed(cfg.seed)
         cfg = resolved_config(cfg)
@@ -71,40 +73,36 @@ class Method:
             phase.prepare(model, cfg, gen)
         return model
 
-    def check(self, model: PromptedViT, cfg: RunConfig) -> None:
+    def check(self, model: TunableBackbone, cfg: RunConfig) -> None:
         """Build the method on a throwaway copy of ``model``, leaving the global RNG as it was: an unsupported
         backbone or a bad method option raises its :class:`UserError` here, before a run writes anything."""
         with torch.random.fork_rng(devices=[]):
             self.build(copy.deepcopy(model), cfg)
 
 
-def is_head(name: str) -> bool:
-    return name.startswith("vit.head.")
-
-
 def is_prompt(name: str) -> bool:
     return name == "prompt" or name.startswith("prompt.") or ".prompt" in name
 
 
-def train_all(model: PromptedViT) -> None:
+def train_all(model: TunableBackbone) -> None:
     model.set_trainable(lambda name, param: True, frozen_eval=False)
 
 
-def train_all_encoder_eval(model: PromptedViT) -> None:
+def train_all_encoder_eval(model: TunableBackbone) -> None:
     """Every parameter trains, but the backbone stays in eval mode (no dropout, no drop-path): Mixed."""
     model.set_trainable(lambda name, param: True, frozen_eval=True)
 
 
-def train_head_and_prompts(model: PromptedViT) -> None:
-    model.set_trainable(lambda name, param: is_head(name) or is_prompt(name), frozen_eval=True)
+def train_head_and_prompts(model: TunableBackbone) -> None:
+    model.set_trainable(lambda name, param: model.is_head(name) or is_prompt(name), frozen_eval=True)
 
 
-def train_head_and(model: PromptedViT, names: Collection[str]) -> None:
+def train_head_and(model: TunableBackbone, names: Collection[str]) -> None:
     """Frozen backbone (held in eval mode); the head and the parameters ``names`` train."""
-    model.set_trainable(lambda name, param: is_head(name) or name in names, frozen_eval=True)
+    model.set_trainable(lambda name, param: model.is_head(name) or name in names, frozen_eval=True)
 
 
-def add_prompts(model: PromptedViT, cfg: RunConfig, mode: str, gen: torch.Generator) -> None:
+def add_prompts(model: TunableBackbone, cfg: RunConfig, mode: str, gen: torch.Generator) -> None:
     """Add the plan's prompts (length and dropout resolved by :func:`vptstudy.plan.plan`)."""
     cfg = resolved_config(cfg)
     model.add_prompts(cfg.num_prompts, mode, cfg.prompt_dropout, generator=gen)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from vptstudy.config import RunConfig
-from vptstudy.methods.base import SGD_LR_GRID, WD_GRID, Method, Phase, is_head
+from vptstudy.methods.base import SGD_LR_GRID, WD_GRID, Method, Phase
 from vptstudy.methods.modules import method_options
+from vptstudy.models.tunable import TunableBackbone
 
 
 def is_bias(name: str) -> bool:
@@ -15,10 +15,10 @@ def is_bias(name: str) -> bool:
     return name == "bias" or name.endswith(".bias")
 
 
-def prepare_bitfit(model: nn.Module, cfg: RunConfig, gen: torch.Generator) -> None:
+def prepare_bitfit(model: TunableBackbone, cfg: RunConfig, gen: torch.Generator) -> None:
     """Train every bias and the head; everything else stays frozen (and the backbone in eval mode)."""
     method_options(cfg, {})
-    model.set_trainable(lambda name, param: is_head(name) or is_bias(name), frozen_eval=True)
+    model.set_trainable(lambda name, param: model.is_head(name) or is_bias(name), frozen_eval=True)
 
 
 BITFIT = Method(

@@ -20,26 +20,27 @@ from collections.abc import Iterator
 
 import torch
 from timm.models.vision_transformer import VisionTransformer
-from torch import nn
 
 from vptstudy.config import RunConfig
 from vptstudy.errors import UserError
-from vptstudy.methods.base import SGD_LR_GRID, WD_GRID, Method, Phase, add_prompts, is_head, is_prompt
+from vptstudy.methods.base import SGD_LR_GRID, WD_GRID, Method, Phase, add_prompts, is_prompt
 from vptstudy.methods.kv_prompts import add_kv_prompts
 from vptstudy.methods.modules import adapter_param_names, method_options, require_backbone
 from vptstudy.methods.pruning import PRUNE_MODES, fraction, install_segment_mask, keep_tokens, prune
+from vptstudy.models.prompts import PromptedViT
+from vptstudy.models.tunable import TunableBackbone
 
 OPTIONS = {"kv_prompts": 5, "share_kv": True, "kv_dropout": 0.0}
 INERT = {"kv_dropout": "the key-value prompts sit inside the frozen backbone, held in eval mode, so it never acts"}
 PRUNE_OPTIONS = {**OPTIONS, "prune_tokens": 0.5, "prune_segments": 0.25, "segments": 8, "prune_mode": "zero"}
 
 
-def _train_prompts(model: nn.Module) -> None:
+def _train_prompts(model: PromptedViT) -> None:
     kv = adapter_param_names(model)
-    model.set_trainable(lambda name, param: is_head(name) or is_prompt(name) or name in kv, frozen_eval=True)
+    model.set_trainable(lambda name, param: model.is_head(name) or is_prompt(name) or name in kv, frozen_eval=True)
 
 
-def add_e2vpt(model: nn.Module, cfg: RunConfig, gen: torch.Generator, opts: dict) -> None:
+def add_e2vpt(model: TunableBackbone, cfg: RunConfig, gen: torch.Generator, opts: dict) -> None:
     """Deep visual prompts and key-value prompts; prompts and head trainable, backbone frozen."""
     require_backbone(model, cfg.method, (VisionTransformer,))
     if opts["kv_prompts"] < 0:
@@ -50,7 +51,7 @@ def add_e2vpt(model: nn.Module, cfg: RunConfig, gen: torch.Generator, opts: dict
     model.e2vpt_start = {n: p.detach().cpu().clone() for n, p in model.trainable_parameters()}
 
 
-def prepare_e2vpt(model: nn.Module, cfg: RunConfig, gen: torch.Generator) -> None:
+def prepare_e2vpt(model: TunableBackbone, cfg: RunConfig, gen: torch.Generator) -> None:
     add_e2vpt(model, cfg, gen, method_options(cfg, OPTIONS))
 
 
@@ -75,12 +76,12 @@ def _prune_options(cfg: RunConfig, width: int) -> dict:
     return opts
 
 
-def prepare_e2vpt_first(model: nn.Module, cfg: RunConfig, gen: torch.Generator) -> None:
+def prepare_e2vpt_first(model: TunableBackbone, cfg: RunConfig, gen: torch.Generator) -> None:
     require_backbone(model, cfg.method, (VisionTransformer,))
     add_e2vpt(model, cfg, gen, _prune_options(cfg, model.vit.embed_dim))
 
 
-def _train_batches(model: nn.Module, cfg: RunConfig) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def _train_batches(model: PromptedViT, cfg: RunConfig) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """The run's training split, unaugmented, on the model's device (for the importance scores)."""
     from vptstudy.data import load_task_data
     from vptstudy.data.pipeline import DeviceImages
@@ -92,7 +93,7 @@ def _train_batches(model: nn.Module, cfg: RunConfig) -> Iterator[tuple[torch.Ten
 
 
 @torch.no_grad()
-def rewind(model: nn.Module, index: torch.Tensor) -> None:
+def rewind(model: PromptedViT, index: torch.Tensor) -> None:
     """Reset every trained tensor to its value at the start of the first phase (kept prompt tokens only)."""
     start = model.e2vpt_start
     keep_tokens(model, index, start["prompt"])
@@ -101,7 +102,7 @@ def rewind(model: nn.Module, index: torch.Tensor) -> None:
             param.copy_(start[name].to(param.device, param.dtype))
 
 
-def prepare_rewind(model: nn.Module, cfg: RunConfig, gen: torch.Generator) -> None:
+def prepare_rewind(model: PromptedViT, cfg: RunConfig, gen: torch.Generator) -> None:
     """Prune the trained prompts by importance, rewind, and train the kept prompts, key-value prompts and head.
 
     When the prompts are still at their initial values (a model rebuilt to load a run's stored tensors, or a

@@ -11,10 +11,10 @@ from vptstudy.config import RunConfig
 from vptstudy.methods.base import SGD_LR_GRID, WD_GRID, Method, Phase, train_all
 from vptstudy.methods.ft import FT
 from vptstudy.methods.vpt_deep import prepare_vpt_deep
-from vptstudy.models.prompts import PromptedViT
+from vptstudy.models.tunable import TunableBackbone
 
 
-def _prepare_ft(model: PromptedViT, cfg: RunConfig, gen: torch.Generator) -> None:
+def _prepare_ft(model: TunableBackbone, cfg: RunConfig, gen: torch.Generator) -> None:
     train_all(model)
 
 

@@ -18,6 +18,7 @@ from vptstudy.config import RunConfig
 from vptstudy.errors import UserError
 from vptstudy.methods.base import SGD_LR_GRID, WD_GRID, Method, Phase, train_head_and
 from vptstudy.methods.modules import adapter_param_names, method_options, named_linears, replace_module
+from vptstudy.models.tunable import TunableBackbone
 
 OPTIONS = {"rank": 8, "alpha": 8.0, "targets": "attn.qkv,attn.proj", "dropout": 0.0}
 
@@ -92,13 +93,13 @@ def _targets(text: str) -> tuple[str, ...]:
     return tuple(t.strip() for t in text.split(",") if t.strip())
 
 
-def prepare_lora(model: nn.Module, cfg: RunConfig, gen: torch.Generator) -> None:
+def prepare_lora(model: TunableBackbone, cfg: RunConfig, gen: torch.Generator) -> None:
     """Add LoRA to the chosen linear layers; train the LoRA matrices and the head."""
     opts = method_options(cfg, OPTIONS)
     if opts["rank"] < 1:
         raise UserError(f"LoRA rank {opts['rank']} is not positive", "--method-option rank", "use rank >= 1")
     targets = _targets(opts["targets"])
-    if not add_lora(model.vit, targets, opts["rank"], opts["alpha"], opts["dropout"], gen):
+    if not add_lora(model.backbone, targets, opts["rank"], opts["alpha"], opts["dropout"], gen):
         raise UserError(
             f"no linear layer of the backbone's blocks matches targets={opts['targets']!r}",
             "--method-option targets",

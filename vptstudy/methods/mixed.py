@@ -12,10 +12,10 @@ import torch
 
 from vptstudy.config import RunConfig
 from vptstudy.methods.base import SGD_LR_GRID, WD_GRID, Method, Phase, add_prompts, train_all_encoder_eval
-from vptstudy.models.prompts import PromptedViT
+from vptstudy.models.tunable import TunableBackbone
 
 
-def _prepare(model: PromptedViT, cfg: RunConfig, gen: torch.Generator) -> None:
+def _prepare(model: TunableBackbone, cfg: RunConfig, gen: torch.Generator) -> None:
     add_prompts(model, cfg, "deep", gen)
     train_all_encoder_eval(model)
 

@@ -5,8 +5,8 @@ backbone's width, then a linear classifier: MLP-3 (the default) has two hidden l
 here it is LayerNorm (the same parameter count), because a run stores only its trained tensors and BatchNorm's
 running statistics are buffers that a reloaded or resumed run would lose. Options: ``k`` (3), ``hidden`` (0 = the
 feature width), ``dropout`` (0.1). The probe replaces the backbone's classifier (so its parameters are named
-``vit.head...``) and follows the tuned model's train/eval mode (dropout), while the frozen backbone stays in eval
-mode.
+``vit.head...`` or ``swin.head...``) and follows the tuned model's train/eval mode (dropout), while the frozen
+backbone stays in eval mode.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from torch import nn
 
 from vptstudy.config import RunConfig
 from vptstudy.errors import UserError
-from vptstudy.methods.base import SGD_LR_GRID, WD_GRID, Method, Phase, is_head
+from vptstudy.methods.base import SGD_LR_GRID, WD_GRID, Method, Phase
 from vptstudy.methods.modules import method_options, replace_module
+from vptstudy.models.tunable import TunableBackbone
 
 OPTIONS = {"k": 3, "hidden": 0, "dropout": 0.1}
 
@@ -54,33 +55,33 @@ class MLPProbe(nn.Module):
         return self.fc(self.hidden(x))
 
 
-def _follow_model_mode(model: nn.Module, args: Any) -> None:
+def _follow_model_mode(model: TunableBackbone, args: Any) -> None:
     """Forward pre-hook: the probe trains when the tuned model does, even though the frozen backbone is in eval."""
-    model.vit.get_classifier().train(model.training)
+    model.backbone.get_classifier().train(model.training)
 
 
 def add_probe(
-    model: nn.Module, k: int, hidden: int = 0, dropout: float = 0.1, generator: torch.Generator | None = None
+    model: TunableBackbone, k: int, hidden: int = 0, dropout: float = 0.1, generator: torch.Generator | None = None
 ) -> MLPProbe:
     """Replace the backbone's classifier by an :class:`MLPProbe` with the same input width and classes."""
-    head = model.vit.get_classifier()
+    head = model.backbone.get_classifier()
     if not isinstance(head, nn.Linear):
         raise UserError("the backbone has no linear classifier to replace", "--model", "use a timm ViT or Swin")
     probe = MLPProbe(head.in_features, head.out_features, k, hidden or head.in_features, dropout, generator)
     probe.to(head.weight.device, head.weight.dtype)
-    name = next(n for n, m in model.vit.named_modules() if m is head)
-    replace_module(model.vit, name, probe)
+    name = next(n for n, m in model.backbone.named_modules() if m is head)
+    replace_module(model.backbone, name, probe)
     model.register_forward_pre_hook(_follow_model_mode)
     return probe
 
 
-def prepare_mlp_k(model: nn.Module, cfg: RunConfig, gen: torch.Generator) -> None:
+def prepare_mlp_k(model: TunableBackbone, cfg: RunConfig, gen: torch.Generator) -> None:
     """Put the MLP head on; train only it."""
     opts = method_options(cfg, OPTIONS)
     if opts["k"] < 1 or opts["hidden"] < 0:
         raise UserError(f"mlp-k with k={opts['k']}", "--method-option k", "use k >= 1 (k = 1 is a linear head)")
     add_probe(model, opts["k"], opts["hidden"], opts["dropout"], gen)
-    model.set_trainable(lambda name, param: is_head(name), frozen_eval=True)
+    model.set_trainable(lambda name, param: model.is_head(name), frozen_eval=True)
 
 
 MLP_K = Method(

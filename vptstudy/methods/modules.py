@@ -15,6 +15,7 @@ from torch import nn
 
 from vptstudy.errors import UserError
 from vptstudy.methods.option_values import method_options  # noqa: F401  (re-exported: methods import it from here)
+from vptstudy.models.tunable import TunableBackbone
 
 _BLOCK = re.compile(r"(^|\.)blocks\.\d+$")
 
@@ -51,12 +52,12 @@ def replace_module(root: nn.Module, name: str, new: nn.Module) -> None:
     setattr(root.get_submodule(parent_name) if parent_name else root, attr, new)
 
 
-def require_backbone(model: nn.Module, method: str, supported: tuple[type, ...]) -> None:
-    """Raise a UserError when ``model.vit`` is not one of the ``supported`` backbone classes."""
-    if not isinstance(model.vit, supported):
+def require_backbone(model: TunableBackbone, method: str, supported: tuple[type, ...]) -> None:
+    """Raise a UserError when ``model.backbone`` is not one of the ``supported`` backbone classes."""
+    if not isinstance(model.backbone, supported):
         names = ", ".join(cls.__name__ for cls in supported)
         raise UserError(
-            f"method {method} does not support a {type(model.vit).__name__} backbone",
+            f"method {method} does not support a {type(model.backbone).__name__} backbone",
             "--method/--model",
             f"{method} supports: {names}; pick another method or a backbone of that kind",
         )

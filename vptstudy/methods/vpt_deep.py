@@ -4,10 +4,10 @@ import torch
 
 from vptstudy.config import RunConfig
 from vptstudy.methods.base import SGD_LR_GRID, WD_GRID, Method, Phase, add_prompts, train_head_and_prompts
-from vptstudy.models.prompts import PromptedViT
+from vptstudy.models.tunable import TunableBackbone
 
 
-def prepare_vpt_deep(model: PromptedViT, cfg: RunConfig, gen: torch.Generator) -> None:
+def prepare_vpt_deep(model: TunableBackbone, cfg: RunConfig, gen: torch.Generator) -> None:
     """Add deep prompts and train only prompts + head."""
     add_prompts(model, cfg, "deep", gen)
     train_head_and_prompts(model)

@@ -4,10 +4,10 @@ import torch
 
 from vptstudy.config import RunConfig
 from vptstudy.methods.base import SGD_LR_GRID, WD_GRID, Method, Phase, add_prompts, train_head_and_prompts
-from vptstudy.models.prompts import PromptedViT
+from vptstudy.models.tunable import TunableBackbone
 
 
-def _prepare(model: PromptedViT, cfg: RunConfig, gen: torch.Generator) -> None:
+def _prepare(model: TunableBackbone, cfg: RunConfig, gen: torch.Generator) -> None:
     add_prompts(model, cfg, "shallow", gen)
     train_head_and_prompts(model)
 

@@ -35,6 +35,8 @@ class PromptedViT(TunableBackbone):
     mode (no dropout, no drop-path) even while the wrapper trains, as frozen features must.
     """
 
+    backbone_attr = "vit"
+
     def __init__(self, vit: VisionTransformer) -> None:
         super().__init__()
         if not isinstance(vit, VisionTransformer):

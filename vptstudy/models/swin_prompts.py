@@ -7,8 +7,9 @@ shifted-window mask are padded with zeros for them: prompts see, and are seen by
 with no position bias. Their outputs are dropped (fresh prompts at every block), and patch merging never sees them.
 
 :class:`PromptedSwin` has the interface of :class:`~vptstudy.models.prompts.PromptedViT`. It keeps the backbone in
-the attribute ``vit`` so that parameter names (``vit.head.fc.weight``, ``...attn.prompt``) and every method's
-trainable-parameter predicates are the same for both.
+the attribute ``swin`` (parameter names ``swin.head.fc.weight``, ``swin.layers.0.blocks.0.attn.prompt``); methods
+reach it as :attr:`~vptstudy.models.tunable.TunableBackbone.backbone`. Runs saved while it was called ``vit`` load
+through :func:`~vptstudy.models.tunable.current_keys`.
 """
 
 from __future__ import annotations
@@ -88,16 +89,18 @@ def _blocks(swin: SwinTransformer) -> Iterator[nn.Module]:
 class PromptedSwin(TunableBackbone):
     """A timm SwinTransformer (with its own head) plus optional VPT-deep prompts inside every window attention."""
 
+    backbone_attr = "swin"
+
     def __init__(self, swin: SwinTransformer) -> None:
         super().__init__()
         if not isinstance(swin, SwinTransformer):
             raise TypeError(f"PromptedSwin wraps a timm SwinTransformer, got {type(swin).__name__}")
-        self.vit = swin
+        self.swin = swin
         self.prompt_mode = "none"
 
     # -- structure ---------------------------------------------------------------------------------------
     def _prompted(self) -> list[PromptedWindowAttention]:
-        return [b.attn for b in _blocks(self.vit) if isinstance(b.attn, PromptedWindowAttention)]
+        return [b.attn for b in _blocks(self.swin) if isinstance(b.attn, PromptedWindowAttention)]
 
     @property
     def num_prompts(self) -> int:
@@ -115,15 +118,15 @@ class PromptedSwin(TunableBackbone):
                 f"Swin supports the prompt modes {', '.join(SWIN_PROMPT_MODES)} (vpt-deep, mixed, ft-then-pt); "
                 "use a ViT backbone for vpt-shallow",
             )
-        for block in _blocks(self.vit):
+        for block in _blocks(self.swin):
             if isinstance(block.attn, PromptedWindowAttention):  # adding prompts again replaces them
                 block.attn = block.attn.unwrap()
         if mode == "none" or num_prompts == 0:
             self.prompt_mode = "none"
             return
-        for block in _blocks(self.vit):
+        for block in _blocks(self.swin):
             dim = block.norm1.normalized_shape[-1]
-            bound = vpt_init_bound(self.vit.patch_embed.patch_size, dim)
+            bound = vpt_init_bound(self.swin.patch_embed.patch_size, dim)
             ref = block.norm1.weight
             data = torch.empty(num_prompts, dim).uniform_(-bound, bound, generator=generator)
             block.attn = PromptedWindowAttention(block.attn, block.norm1, data.to(ref.device, ref.dtype), dropout)
@@ -137,11 +140,11 @@ class PromptedSwin(TunableBackbone):
     # -- forward -----------------------------------------------------------------------------------------
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """timm's feature map ``[B, H, W, C]`` after the final norm."""
-        return self.vit.forward_features(x)
+        return self.swin.forward_features(x)
 
     def pre_logits(self, x: torch.Tensor) -> torch.Tensor:
         """The pooled features the head reads."""
-        return self.vit.forward_head(self.forward_features(x), pre_logits=True)
+        return self.swin.forward_head(self.forward_features(x), pre_logits=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.vit.forward_head(self.forward_features(x))
+        return self.swin.forward_head(self.forward_features(x))

@@ -9,11 +9,10 @@ from torch import nn
 from vptstudy.errors import UserError
 from vptstudy.models.prompts import PromptedViT
 from vptstudy.models.swin_prompts import PromptedSwin
+from vptstudy.models.tunable import TunableBackbone
 
-TunedModel = PromptedViT | PromptedSwin
 
-
-def wrap_backbone(backbone: nn.Module) -> TunedModel:
+def wrap_backbone(backbone: nn.Module) -> TunableBackbone:
     """The wrapper for a timm VisionTransformer or SwinTransformer."""
     if isinstance(backbone, VisionTransformer):
         return PromptedViT(backbone)

@@ -145,6 +145,7 @@ def train_prepared(p: Prepared, callback: Callback = quiet) -> dict[str, Any]:
 
 def train_run(p: Prepared, callback: Callback, resume: TrainState | None = None) -> dict[str, Any]:
     """Every phase (from ``resume`` if given), then the run's end; the stop record if it pauses at its rung."""
+    resume = resume.named_for(p.model) if resume is not None else None
     s = open_session(p, callback, resume)
     for index, (phase, php) in enumerate(zip(p.method.phases, p.plan.phases, strict=True)):
         stopped = run_phase(s, index, phase, php, resume)

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from vptstudy import checkpoint, runs
+from vptstudy.models.tunable import TunableBackbone, current_keys
 
 Callback = Callable[[str, dict[str, Any]], None]
 
@@ -45,6 +46,11 @@ class TrainState:
     def to_dict(self) -> dict[str, Any]:
         """The checkpoint's content: one key per field (no copies of the tensors)."""
         return {f.name: getattr(self, f.name) for f in _FIELDS}
+
+    def named_for(self, model: TunableBackbone) -> TrainState:
+        """This state with its tensor names as ``model`` has them (a Swin run saved while it was called ``vit``)."""
+        trained = list(current_keys(model, dict.fromkeys(self.trained)))
+        return dataclasses.replace(self, model=current_keys(model, self.model), trained=trained)
 
     def save(self, run: Path) -> None:
         checkpoint.save(run / runs.CHECKPOINT, self.to_dict())
