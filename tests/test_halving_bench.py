@@ -55,6 +55,8 @@ def test_the_replay_is_a_real_halving_search_and_counts_its_epochs(tmp_path) -> 
 def test_the_table_gives_epochs_used_same_choices_and_test_gaps() -> None:
     figures = {
         "settings": ["10,30"],
+        "rung_epochs": {"10,30": [1, 3]},
+        "epochs": 10,
         "units": [
             {
                 "unit": "a ft",
@@ -70,7 +72,7 @@ def test_the_table_gives_epochs_used_same_choices_and_test_gaps() -> None:
             },
         ],
     }
-    assert table(figures).splitlines()[2] == "| 10,30 | 25/100 = 25.0% | 1/2 | a vpt-deep: -3.0 |"
+    assert table(figures).splitlines()[2] == "| 10,30 (epochs 1,3 of 10) | 25/100 = 25.0% | 1/2 | a vpt-deep: -3.0 |"
 
 
 def test_bench_search_on_the_command_line_prints_the_table_and_writes_the_figures(tmp_path, capsys, monkeypatch):
@@ -80,6 +82,8 @@ def test_bench_search_on_the_command_line_prints_the_table_and_writes_the_figure
     asked = []
     figures = {
         "settings": ["10,30"],
+        "rung_epochs": {"10,30": [1, 3]},
+        "epochs": 10,
         "units": [
             {"unit": "a ft", "grid_epochs": 8, "grid_test_acc": None, "halving": {"10,30": {"epochs": 2, "same": True}}}
         ],
@@ -93,5 +97,5 @@ def test_bench_search_on_the_command_line_prints_the_table_and_writes_the_figure
     )
     assert res.code == 0, res.err
     assert asked == [SearchBench(str(tmp_path / "r"), quick=True, workers=2)]
-    assert "| 10,30 | 2/8 = 25.0% | 1/1 | - |" in res.out
+    assert "| 10,30 (epochs 1,3 of 10) | 2/8 = 25.0% | 1/1 | - |" in res.out
     assert json.loads((tmp_path / "f.json").read_text()) == figures

@@ -32,7 +32,7 @@ from vptstudy.executors import ExecutorSpec
 from vptstudy.halving import successive_halving
 from vptstudy.plan import plan, search_grid
 from vptstudy.pools import open_pool
-from vptstudy.rungs import DEFAULT_ETA, DEFAULT_RUNGS
+from vptstudy.rungs import DEFAULT_ETA, DEFAULT_RUNGS, rung_epochs
 from vptstudy.scheduler import Await, Flow, Scheduler
 from vptstudy.study import Study, load_study, with_run
 from vptstudy.sweep import Board, Unit, borrow, borrowers, candidates, expand, finals, search_flow, with_borrowed
@@ -207,7 +207,15 @@ def run_search_bench(cfg: SearchBench, callback: Callback | None = None) -> dict
                 **({"borrowed": borrowed} if borrowed else {}),
             }
         rows.append(row)
-    return {"settings": [_key(s) for s in settings], "units": rows, "seconds": time.perf_counter() - start}
+    epochs = plan(candidates(units[0])[0]).phases[-1].epochs if units else 0
+    at = {_key(s): list(rung_epochs(s, epochs)) for s in settings}  # where the rungs fall in this schedule
+    return {
+        "settings": list(at),
+        "rung_epochs": at,
+        "epochs": epochs,
+        "units": rows,
+        "seconds": time.perf_counter() - start,
+    }
 
 
 def _key(setting: tuple[int, ...]) -> str:
@@ -233,7 +241,9 @@ def table(figures: dict[str, Any]) -> str:
                 gap = "n/a" if h["test_acc"] is None or r["grid_test_acc"] is None else _points(h, r)
                 diffs.append(f"{r['unit']}: {gap}")
         fraction = f"{used}/{grid_epochs} = {used / grid_epochs:.1%}" if grid_epochs else "-"
-        lines.append(f"| {key} | {fraction} | {same}/{len(rows)} | {'; '.join(diffs) or '-'} |")
+        at = figures.get("rung_epochs", {}).get(key)
+        where = f" (epochs {','.join(map(str, at))} of {figures['epochs']})" if at is not None else ""
+        lines.append(f"| {key}{where} | {fraction} | {same}/{len(rows)} | {'; '.join(diffs) or '-'} |")
     return "\n".join(lines)
 
 

@@ -94,7 +94,7 @@ def bench(opts: BenchOptions = BenchOptions()) -> None:
 
     With --search: the mini-study's search in both modes (grid, successive halving) on each method's full lr x wd
     grid: the share of the grid's epochs halving trains, the units where it makes the grid's choice, and the test
-    accuracy gap where it does not. --quick: about 10-13 minutes on 2 idle cores; the full grids: over an hour.
+    accuracy gap where it does not. On 2 idle cores: --quick about 12 minutes, the full grids about 75.
     """
     if opts.search:
         _search(opts.quick, opts.out_dir, opts.workers, renamed(opts.json_path, opts.old_json, "--json", "--out"))
