@@ -6,7 +6,7 @@ every candidate trained once with val at every epoch, then halving replayed on t
 halving candidate is the grid's run stopped at a rung, bit for bit). This script adds the knobs:
 
     nice -n 10 python benchmarks/halving.py --out /tmp/hb --quick            # 2 tasks, 1 wd, rungs 10,30
-    nice -n 10 python benchmarks/halving.py --out /tmp/hb --json /tmp/hb.json  # the full grid, 4 rung settings
+    nice -n 10 python benchmarks/halving.py --out /tmp/hb --json /tmp/hb.json  # the full grid, 5 rung settings
 
 Prints one JSON line per unit and a markdown table; ``--json`` writes the figures.
 """

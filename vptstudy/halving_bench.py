@@ -39,7 +39,7 @@ from vptstudy.sweep import Board, Unit, borrow, borrowers, candidates, expand, f
 
 Callback = Callable[[str, dict[str, Any]], None]
 Choice = tuple[float, float] | None
-SETTINGS = ((10, 30), (20, 50), (30,), (10, 30, 60))  # rung settings compared (epochs of 100)
+SETTINGS = ((10, 30), (20, 50), (30,), (10, 30, 60), (50,))  # rung settings compared (epochs of 100)
 QUICK_TASKS = 2  # --quick: the mini-study's first two tasks, one weight decay (its own), the default rungs only
 EVERY_EPOCH = list(range(1, 100))  # as rungs: val at every epoch, so any rung setting can be replayed
 
