@@ -13,7 +13,8 @@ import tempfile
 import time
 
 from vptstudy.config import RunConfig
-from vptstudy.executors import ExecutorSpec, execute
+from vptstudy.executors import ExecutorSpec
+from vptstudy.pools import execute
 
 
 def configs(out: str, runs: int, epochs: int) -> list[RunConfig]:

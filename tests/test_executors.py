@@ -9,9 +9,10 @@ import pytest
 
 from tests.helpers.cli import run_cli
 from tests.helpers.runs import four_configs
-from vptstudy import executors
-from vptstudy.errors import UserError
-from vptstudy.executors import ExecutorSpec, cpu_threads, execute
+from vptstudy import pools
+from vptstudy.errors import UserError, WorkerError
+from vptstudy.executors import ExecutorSpec, cpu_threads
+from vptstudy.pools import execute
 
 
 def test_slurm_without_sbatch_is_one_line_naming_the_local_executor(tmp_path, capsys, monkeypatch):
@@ -46,10 +47,14 @@ def test_cpu_threads_keep_workers_times_threads_within_the_cores(monkeypatch):
 
 
 class FakeContext:
-    """Stands in for multiprocessing's spawn context: records the workers instead of starting them."""
+    """Stands in for multiprocessing's spawn context: records the workers instead of starting them (they never
+    say they are ready and are gone at once, as workers that cannot start)."""
 
     def __init__(self) -> None:
         self.started: list[tuple] = []
+
+    def Pipe(self):  # multiprocessing's name
+        return object(), object()
 
     def Process(self, target, args):  # multiprocessing's name
         ctx = self
@@ -67,18 +72,20 @@ class FakeContext:
             def terminate(self) -> None:
                 return None
 
+            exitcode = 1
+
         return Proc()
 
 
 def test_local_workers_are_bounded_and_split_the_cores(tmp_path, monkeypatch):
     fake = FakeContext()
-    monkeypatch.setattr(executors.multiprocessing, "get_context", lambda kind: fake)
+    monkeypatch.setattr(pools.multiprocessing, "get_context", lambda kind: fake)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(4)), raising=False)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     configs = four_configs(tmp_path) * 10  # 40 runs, still 3 workers
-    results = execute(configs, ExecutorSpec(workers=3))
-    assert len(fake.started) == 3 and {args[3] for args in fake.started} == {1}  # 3 workers x 1 thread <= 4
-    assert {r["status"] for r in results} == {"missing"}
+    with pytest.raises(WorkerError, match=r"each of the 3 exited before it was ready .* \(last exit code 1\)"):
+        execute(configs, ExecutorSpec(workers=3))
+    assert len(fake.started) == 3 and {args[2] for args in fake.started} == {1}  # 3 workers x 1 thread <= 4
 
 
 def test_more_cpu_workers_than_cores_is_an_error(monkeypatch):

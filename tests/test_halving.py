@@ -10,10 +10,10 @@ import torch
 from safetensors.torch import load_file
 
 from tests.helpers.cli import run_cli
-from vptstudy import runs, sweep
+from vptstudy import pools, runs
 from vptstudy.config import RunConfig
 from vptstudy.errors import RunFailed, UserError
-from vptstudy.executors import run_one
+from vptstudy.halving import keep_count, scheduled_epochs
 from vptstudy.rungs import STOPPED, divergence, rung_epochs
 from vptstudy.study import parse_study
 from vptstudy.sweep import run_study
@@ -73,6 +73,15 @@ def test_rungs_scale_with_the_schedule() -> None:
     assert rung_epochs((10, 100), 50) == (5,)  # the last epoch is no rung
 
 
+def test_keep_counts_round_up_so_small_grids_keep_a_margin() -> None:
+    assert [keep_count(n, 3) for n in range(1, 11)] == [1, 1, 1, 2, 2, 2, 3, 3, 3, 4]
+    assert keep_count(40, 3) == 14 and keep_count(14, 3) == 5 and keep_count(4, 2) == 2
+    # the cost on the study's grids (rungs 10, 30 of 100, eta 3): 40 -> 14 -> 5 and 16 -> 6 -> 2
+    assert scheduled_epochs(40, 3, (10, 30), 100) == 40 * 10 + 14 * 20 + 5 * 70 == 1030  # 25.75% of 4,000
+    assert scheduled_epochs(16, 3, (10, 30), 100) == 16 * 10 + 6 * 20 + 2 * 70 == 420  # 26.25% of 1,600
+    assert scheduled_epochs(40, 3, (), 100) == 4000
+
+
 def test_halving_keeps_the_grids_runs_marks_stopped_ones_and_grid_completes_them(tmp_path, capsys, monkeypatch) -> None:
     (grid,) = run_study(parse_study(study(tmp_path / "grid", "grid")))
     (halved,) = run_study(parse_study(study(tmp_path / "halving", "halving")))
@@ -106,24 +115,22 @@ def test_halving_keeps_the_grids_runs_marks_stopped_ones_and_grid_completes_them
 
 def test_killed_halving_search_resumes_to_the_same_choice(tmp_path, monkeypatch) -> None:
     (straight,) = run_study(parse_study(study(tmp_path / "straight", "halving")))
-    calls = {"n": 0}
-    real = sweep.execute
+    real = pools.run_one
 
-    def dies_on_the_second_rung(configs, spec, callback=None):
-        calls["n"] += 1
-        if calls["n"] == 2:  # killed during the second rung, in its first run's epoch (after its metrics line)
+    def dies_on_the_second_rung(cfg, callback=None):
+        if cfg.stop_epoch == 2:  # killed during the second rung, in its first run's epoch (after its metrics line)
 
             def boom(event: str, info: dict) -> None:
                 if event == "epoch":
                     raise KeyboardInterrupt
 
-            run_one(configs[0], boom)
-        return real(configs, spec, callback)
+            return real(cfg, boom)
+        return real(cfg, callback)
 
-    monkeypatch.setattr(sweep, "execute", dies_on_the_second_rung)
+    monkeypatch.setattr(pools, "run_one", dies_on_the_second_rung)
     with pytest.raises(KeyboardInterrupt):
         run_study(parse_study(study(tmp_path / "killed", "halving")))
-    monkeypatch.setattr(sweep, "execute", real)
+    monkeypatch.setattr(pools, "run_one", real)
     (resumed,) = run_study(parse_study(study(tmp_path / "killed", "halving")))
     assert resumed["chosen"] == straight["chosen"]
     a, b = search_json(tmp_path / "straight"), search_json(tmp_path / "killed")
@@ -189,3 +196,20 @@ def test_finished_and_paused_runs_are_skipped_without_loading_data(tmp_path, mon
     monkeypatch.setattr("vptstudy.train.prepare.load_task_data", no_load)
     assert fit(cfg.replace(base_lr=0.5)) == done
     assert fit(cfg.replace(stop_epoch=1)) == paused
+
+
+@pytest.mark.slow
+def test_halving_on_slurm_sends_each_rungs_runs_as_one_array_when_they_are_ready(tmp_path) -> None:
+    pytest.importorskip("submitit")
+    from vptstudy.executors import ExecutorSpec
+
+    (inline,) = run_study(parse_study(study(tmp_path / "inline", "halving")))
+    jobs: list[int] = []
+    spec = ExecutorSpec(kind="slurm", cluster="local", log_dir=str(tmp_path / "logs"), time_min=5, runs_per_job=2)
+    events = lambda event, info: jobs.append(len(info["jobs"])) if event == "submitted" else None  # noqa: E731
+    (slurm,) = run_study(parse_study(study(tmp_path / "slurm", "halving")), spec, events)
+    assert slurm["chosen"] == inline["chosen"]
+    assert jobs == [2, 1, 1, 1]  # rung 1 (4 runs, 2 per job), rung 2 (2 runs), the survivor to the end, its final
+    a, b = search_json(tmp_path / "inline"), search_json(tmp_path / "slurm")
+    strip = lambda rec: [{k: v for k, v in c.items() if k != "run_dir"} for c in rec["candidates"]]  # noqa: E731
+    assert strip(a) == strip(b) and a["rungs"] == b["rungs"]

@@ -17,7 +17,8 @@ from tests.helpers.procs import own_group
 from tests.helpers.runs import TINY_RUN, four_configs
 from vptstudy import runs
 from vptstudy.config import RunConfig
-from vptstudy.executors import ExecutorSpec, execute
+from vptstudy.executors import ExecutorSpec
+from vptstudy.pools import execute
 from vptstudy.study import parse_study
 from vptstudy.sweep import borrowers, candidates, expand, run_study, select_best, with_borrowed
 

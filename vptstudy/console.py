@@ -133,7 +133,8 @@ def print_results(results: list[dict[str, Any]], title: str = "Results") -> None
 
 
 class SweepProgress:
-    """A sweep callback: an overall bar over runs, and a per-run bar driven by fit() events."""
+    """A sweep callback: an overall bar over the runs asked for so far, and a per-run bar driven by fit() events
+    when runs train in this process."""
 
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
@@ -147,16 +148,18 @@ class SweepProgress:
             if self.overall is not None:
                 p.remove_task(self.overall)
             self.overall = p.add_task(f"{info['name']} runs", total=info["runs"], info="")
-        elif event == "run":
+        elif event in {"run", "dispatch"}:
             cfg = info["config"]
+            where = f"worker {info['worker']}: " if "worker" in info else ""
+            stop = f" to epoch {cfg.stop_epoch}" if cfg.stop_epoch else ""
             p.update(
                 self.overall,
-                completed=info["index"],
-                info=f"{cfg.task} {cfg.method} lr={cfg.base_lr:g} wd={cfg.weight_decay:g} seed={cfg.seed}",
+                info=f"{where}{cfg.task} {cfg.method} lr={cfg.base_lr:g} wd={cfg.weight_decay:g} seed={cfg.seed}{stop}",
             )
-            if self.run_bar is not None and self.run_bar.task is not None:
-                p.remove_task(self.run_bar.task)
-            self.run_bar = TrainProgress(p, "  run")
+            if event == "run":
+                if self.run_bar is not None and self.run_bar.task is not None:
+                    p.remove_task(self.run_bar.task)
+                self.run_bar = TrainProgress(p, "  run")
         elif event == "progress":
             p.update(self.overall, completed=info["done"], total=info["total"])
         elif event == "submitted":
@@ -167,16 +170,10 @@ class SweepProgress:
             console.print(f"[yellow]waiting for another process to finish:[/] {info['run_dir']}", soft_wrap=True)
         elif event == "job_failed":
             console.print(f"[red]job {info['job']} failed:[/] {info['reason']}")
-        elif event == "done" and self.overall is not None:
-            p.advance(self.overall)
-            if self.run_bar is not None:
-                self.run_bar(event, info)
-        elif self.run_bar is not None and event in {"load", "phase", "step", "epoch", "skip", "resume", "busy"}:
+        elif self.run_bar is not None and event in {"load", "phase", "step", "epoch", "skip", "resume", "busy", "done"}:
             self.run_bar(event, info)
             if event == "busy":  # (train itself turns a busy run into an error line)
                 console.print(f"[yellow]claimed by another worker, skipped:[/] {info['run_dir']}")
-            if event in {"skip", "busy"}:
-                p.advance(self.overall)
 
 
 def summary_table(summaries: list[dict[str, Any]], title: str = "Sweep summary") -> Table:

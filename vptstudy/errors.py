@@ -2,7 +2,8 @@
 
 A :class:`UserError` is a mistake the user can fix (bad option, missing file, malformed data). The CLI prints it
 as one line, ``vptstudy: error: <what> (<where>): <how to fix>``, and exits with code 2.
-A :class:`RunFailed` is a run that started and failed (non-finite loss, out of memory); it exits with code 1.
+A :class:`RunFailed` is a run that started and failed (non-finite loss, out of memory); it exits with code 1, as
+does a :class:`WorkerError` (local worker processes that cannot start or keep dying, or one that raised).
 """
 
 from __future__ import annotations
@@ -34,3 +35,7 @@ class RunFailed(VPTStudyError):
     def __init__(self, reason: str, run_dir: str = "") -> None:
         self.reason, self.run_dir = reason, run_dir
         super().__init__(f"run failed: {reason}" + (f" ({run_dir})" if run_dir else ""))
+
+
+class WorkerError(VPTStudyError):
+    """Local worker processes could not train runs: none could start, they keep dying, or one raised (a bug)."""

@@ -1,22 +1,22 @@
-"""Executors: run a list of RunConfigs sequentially, on several local workers (one per GPU slot), or on Slurm.
+"""Executors: where runs execute (this process, local workers one per GPU slot or CPU share, or Slurm), and what a
+worker does with one run.
 
-Every executor runs the same worker loop over the same run directories; a run directory is a run's identity,
-so complete runs are skipped, partial ones resume, and a lock file keeps two workers off the same run.
+Every executor runs the same :func:`run_one` over the same run directories; a run directory is a run's identity,
+so complete runs are skipped, partial ones resume, and a lock file keeps two workers off the same run. The pools
+that feed runs to the workers are in :mod:`vptstudy.pools`.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import shutil
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vptstudy import runs
+from vptstudy import rungs, runs
 from vptstudy.config import RunConfig
 from vptstudy.errors import RunFailed, UserError
 from vptstudy.rundir import RunDir
@@ -110,109 +110,9 @@ def work(configs: list[dict[str, Any]], device: str | None = None, offset: int =
     return results
 
 
-def _worker_main(configs: list[dict[str, Any]], device: str | None, offset: int, cpu_threads: int) -> None:
-    """A local worker process: exits quietly (locks released) on SIGINT/SIGTERM and when its driver dies."""
-    from vptstudy import signals
-
-    signals.install()
-    signals.exit_with_parent()
-    try:
-        if device is None:  # CPU workers share the cores instead of each spinning up all of them
-            import torch
-
-            torch.set_num_threads(cpu_threads)
-        work(configs, device, offset)
-    except signals.Interrupted as exc:
-        sys.exit(exc.exit_code)  # the driver tells the user; no traceback per worker
-
-
-def _slots(spec: ExecutorSpec) -> list[str | None]:
-    if spec.gpus:
-        return [f"cuda:{g}" for g in spec.gpus for _ in range(spec.workers_per_gpu)]
-    return [None] * spec.workers
-
-
-def _wait_with_progress(configs: list[RunConfig], alive: Callable[[], bool], callback: Callback) -> None:
-    from vptstudy.plan import plan
-
-    dirs = [plan(c).run_dir for c in configs]
-    while alive():
-        callback("progress", {"done": sum(runs.is_complete(d) for d in dirs), "total": len(dirs)})
-        time.sleep(1.0)
-    callback("progress", {"done": sum(runs.is_complete(d) for d in dirs), "total": len(dirs)})
-
-
-def execute(configs: list[RunConfig], spec: ExecutorSpec, callback: Callback | None = None) -> list[dict[str, Any]]:
-    """Run every config with the chosen executor; return their results in order (``missing`` if none)."""
-    callback = callback or (lambda event, info: None)
-    if not configs:
-        return []
-    if spec.kind == "local" and len(_slots(spec)) == 1:
-        slot = _slots(spec)[0]
-        if slot is None and not all(c.device.startswith("cuda") for c in configs):
-            import torch
-
-            torch.set_num_threads(cpu_threads(1))
-        results = []
-        for i, cfg in enumerate(configs):
-            callback("run", {"index": i, "total": len(configs), "config": cfg})
-            results.append(run_one(cfg.replace(device=slot) if slot else cfg, callback))
-        return results
-    payload = [c.to_dict() for c in configs]
-    if spec.kind == "local":
-        ctx = multiprocessing.get_context("spawn")
-        slots = _slots(spec)
-        threads = cpu_threads(len(slots))
-        procs = [
-            ctx.Process(target=_worker_main, args=(payload, slot, i * len(payload) // len(slots), threads))
-            for i, slot in enumerate(slots)
-        ]
-        for proc in procs:
-            proc.start()
-        try:
-            _wait_with_progress(configs, lambda: any(p.is_alive() for p in procs), callback)
-        finally:  # interrupted or not, no worker outlives its driver (SIGTERM: they release their locks)
-            for proc in procs:
-                if proc.is_alive():
-                    proc.terminate()
-            for proc in procs:
-                proc.join(timeout=WORKER_EXIT_S)
-                if proc.is_alive():  # stuck while unwinding: never leave it behind (its lock is then stale)
-                    proc.kill()
-                    proc.join()
-    else:
-        _run_slurm(payload, configs, spec, callback)
-    return [collect(c) for c in configs]
-
-
-def _run_slurm(payload: list[dict[str, Any]], configs: list[RunConfig], spec: ExecutorSpec, callback: Callback) -> None:
-    import submitit
-
-    log_dir = Path(spec.log_dir or Path(configs[0].out_dir) / configs[0].study / "_slurm")
-    executor = submitit.AutoExecutor(folder=str(log_dir / "%j"), cluster=spec.cluster or "slurm")  # no fallback
-    params: dict[str, Any] = {
-        "timeout_min": spec.time_min,
-        "slurm_array_parallelism": spec.array_parallelism,
-        "gpus_per_node": spec.gpus_per_job,
-        "cpus_per_task": spec.cpus_per_job,
-        "name": f"vptstudy-{configs[0].study}",
-    }
-    if spec.partition:
-        params["slurm_partition"] = spec.partition
-    executor.update_parameters(**params)
-    chunks = [payload[i : i + spec.runs_per_job] for i in range(0, len(payload), spec.runs_per_job)]
-    jobs = executor.map_array(work, chunks)
-    callback("submitted", {"jobs": [j.job_id for j in jobs], "log_dir": str(log_dir)})
-    _wait_with_progress(configs, lambda: not all(j.done() for j in jobs), callback)
-    for job in jobs:
-        try:
-            job.result()
-        except Exception as exc:  # a job that died is reported; its runs show up as missing
-            callback("job_failed", {"job": job.job_id, "reason": str(exc).splitlines()[-1] if str(exc) else ""})
-
-
 def collect(cfg: RunConfig) -> dict[str, Any]:
-    """The stored result of a config's run, or ``{"status": "missing"}``."""
+    """The stored result of a config's run, its stop record when it is paused at (or past) its ``stop_epoch``, or
+    ``{"status": "missing"}``."""
     from vptstudy.plan import plan
 
     run = plan(cfg).run_dir
@@ -222,4 +122,7 @@ def collect(cfg: RunConfig) -> dict[str, Any]:
         return {"task": cfg.task, "method": cfg.method, "seed": cfg.seed, "status": "corrupt", "reason": exc.line()}
     if result is not None:
         return result.to_dict()
+    paused = rungs.read_stopped(run) if cfg.stop_epoch else None
+    if paused is not None and paused.get("epoch", 0) >= cfg.stop_epoch and (run / runs.CHECKPOINT).is_file():
+        return paused  # halving: paused at this rung (or a later one), as fit would return it
     return {"task": cfg.task, "method": cfg.method, "seed": cfg.seed, "status": "missing", "run_dir": str(run)}

@@ -206,6 +206,8 @@ def _check_run_value(key: str, value: Any, source: str) -> Any:
     """A ``[run]`` value of the type its RunConfig field has (TOML has no null: None-able fields need a value)."""
     where = f"run.{key}"
     kind = _FIELD_TYPES[key].split(" | ")[0]
+    if key == "rungs":
+        return _numbers(value, where, source, True, low=1)
     if kind.startswith("tuple"):  # method_options
         return _options(value, where, source)
     if kind == "bool":
@@ -296,9 +298,7 @@ def _run_table(data: dict[str, Any], source: str) -> tuple[dict[str, Any], str, 
     if search_mode not in ("grid", "halving"):
         raise _err(f"unknown run.search {search_mode!r}", "run.search", 'use "grid" or "halving"', source)
     eta = _number(run.pop("eta", 3), "run.eta", source, integer=True, low=2)
-    if "rungs" in run:
-        run["rungs"] = _numbers(run["rungs"], "run.rungs", source, True, low=1)
-    run = {key: value if key == "rungs" else _check_run_value(key, value, source) for key, value in run.items()}
+    run = {key: _check_run_value(key, value, source) for key, value in run.items()}
     if data["kind"] != "search" and REGIME_KEYS & set(run):
         key = sorted(REGIME_KEYS & set(run))[0]
         raise _err(

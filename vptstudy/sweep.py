@@ -3,7 +3,9 @@
 A study expands into units, one per (task, method, data regime). A searched unit trains every lr x wd candidate
 on the tuning split with the first seed, picks the best by last-epoch val top-1 (ties go to the smaller lr, then
 the smaller wd), writes ``search.json`` next to its candidates, then trains the final seeds on train+val and
-evaluates on test. A fixed unit goes straight to its final seeds with the study's (or the method's) lr/wd.
+evaluates on test. A fixed unit goes straight to its final seeds with the study's (or the method's) lr/wd. Each
+unit runs as a flow of its own on one scheduler (:mod:`vptstudy.scheduler`), so no unit waits for another's runs
+unless it borrows its choice.
 
 Several drivers may run one study at once (a resubmitted job while the old one still runs): they share the runs
 through the run locks, and a unit's choice is made only once *every* candidate has finished; a driver waits for the
@@ -13,19 +15,20 @@ is written under a lock, once (a driver that finds the same record leaves it alo
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from vptstudy import damaged, locks, runs
 from vptstudy.config import RunConfig
-from vptstudy.executors import ExecutorSpec, collect, execute, run_one
-from vptstudy.halving import stopped_result, successive_halving
+from vptstudy.executors import ExecutorSpec, collect
+from vptstudy.halving import halving_steps, stopped_result
 from vptstudy.methods import get_method
 from vptstudy.plan import fixed_hparams, plan, search_grid
+from vptstudy.pools import open_pool
 from vptstudy.rungs import DEFAULT_ETA
+from vptstudy.scheduler import Await, Flow, Scheduler
 from vptstudy.study import Study
 
 Callback = Callable[[str, dict[str, Any]], None]
@@ -160,33 +163,6 @@ def _set_aside_if_damaged(path: Path) -> None:
             damaged.set_aside([path])
 
 
-WAIT_POLL_S = 1.0  # how often a driver looks again at a run another process is training
-UNFINISHED = ("busy", "missing")
-
-
-def _finish(cfg: RunConfig, result: dict[str, Any], callback: Callback) -> dict[str, Any]:
-    """The run's final result: wait while another process trains it, train it here when nobody does."""
-    waiting = False
-    while result.get("status") in UNFINISHED:
-        run = plan(cfg).run_dir
-        if runs.is_complete(run):
-            return collect(cfg)
-        lock = run / runs.LOCK
-        if lock.exists() and not locks.is_stale(lock):
-            if not waiting:
-                callback("waiting", {"run_dir": str(run)})
-                waiting = True
-            time.sleep(WAIT_POLL_S)
-            continue
-        result = run_one(cfg, callback)
-    return result
-
-
-def finish_all(configs: list[RunConfig], results: list[dict[str, Any]], callback: Callback) -> list[dict[str, Any]]:
-    """Every result final: runs other drivers hold are waited for, runs nobody holds are trained here."""
-    return [_finish(cfg, res, callback) for cfg, res in zip(configs, results, strict=True)]
-
-
 def record_choice(
     unit: Unit, best: tuple[float, float] | None, table: list[dict[str, Any]], extra: dict[str, Any] | None = None
 ) -> None:
@@ -217,114 +193,95 @@ def _holds(path: Path, record: dict[str, Any]) -> bool:
         return False
 
 
-def _decide(
-    units: list[Unit],
-    which: list[int],
-    stage: str,
-    spec: ExecutorSpec,
-    callback: Callback,
-    chosen: dict[int, tuple[float, float] | None],
-    notes: dict[int, str],
-) -> None:
-    """Run the searches of ``units[which]`` (fixed units take their fixed lr/wd) and record each choice.
+@dataclass
+class Board:
+    """What a study's units tell each other: each one's choice, whose finals are done, notes for the summary."""
 
-    Each choice is made from every candidate's final result: candidates another driver is training are waited
-    for (after this driver has run every candidate it could claim), never left out.
+    chosen: dict[int, tuple[float, float] | None] = field(default_factory=dict)
+    finals_done: set[int] = field(default_factory=set)
+    notes: dict[int, str] = field(default_factory=dict)
+
+
+def search_flow(unit: Unit, i: int, board: Board) -> Flow:
+    """A searched unit's candidates (halving: rung by rung), its choice recorded in ``search.json``; returns it.
+
+    The choice is made from every candidate's final result: the scheduler waits for candidates another driver is
+    training, never leaving them out, so all drivers make the same choice.
     """
-    searched = [i for i in which if units[i].search]
-    halved = [i for i in searched if units[i].mode == "halving"]
-    outcomes = {}
-    if halved:  # the rungs: every candidate trains to each rung it reaches, the top 1/eta go on
-        callback("stage", {"name": f"{stage}: halving rungs", "runs": 0, "units": len(halved)})
+    cands = candidates(unit)
+    outcome = (yield from halving_steps(cands, unit.eta)) if unit.mode == "halving" else None
+    tuned = outcome.survivors if outcome else cands
+    tuned_results = yield tuned
+    by_dir = {plan(c).run_dir: r for c, r in zip(tuned, tuned_results, strict=True)}
+    results = []
+    for c in cands:
+        stop = outcome.stopped.get((c.base_lr, c.weight_decay)) if outcome else None
+        results.append(stopped_result(c, stop) if stop else by_dir.get(plan(c).run_dir) or collect(c))
+    best, table = select_best(cands, results)
+    for row, res in zip(table, results, strict=True):
+        if "stopped_at" in res:
+            row["stopped_at"] = res["stopped_at"]
+    if best is None:
+        reasons = {row["reason"] for row in table if row["reason"]}
+        board.notes[i] = "no candidate finished: " + "; ".join(sorted(reasons))[:300]
+    extra = {"search": "halving", "eta": unit.eta, "rungs": outcome.rungs} if outcome else {}
+    record_choice(unit, best, table, extra)
+    return best
 
-        def train(configs: list[RunConfig]) -> list[dict[str, Any]]:
-            return finish_all(configs, execute(configs, spec, callback), callback)
 
-        groups = [candidates(units[i]) for i in halved]
-        outcomes = dict(zip(halved, successive_halving(groups, units[halved[0]].eta, train), strict=True))
-    tune_configs = [c for i in searched for c in (outcomes[i].survivors if i in outcomes else candidates(units[i]))]
-    callback("stage", {"name": stage, "runs": len(tune_configs), "units": len(searched)})
-    tune_results = finish_all(tune_configs, execute(tune_configs, spec, callback), callback)
-    by_dir = {plan(c).run_dir: r for c, r in zip(tune_configs, tune_results, strict=True)}
-    for i in which:
-        unit = units[i]
-        if not unit.search:
-            chosen[i] = unit.fixed
-            continue
-        cands = candidates(unit)
-        outcome = outcomes.get(i)
-        results = []
-        for c in cands:
-            stop = outcome.stopped.get((c.base_lr, c.weight_decay)) if outcome else None
-            results.append(stopped_result(c, stop) if stop else by_dir.get(plan(c).run_dir) or collect(c))
-        best, table = select_best(cands, results)
-        for row, res in zip(table, results, strict=True):
-            if "stopped_at" in res:
-                row["stopped_at"] = res["stopped_at"]
-        chosen[i] = best
-        if best is None:
-            reasons = {row["reason"] for row in table if row["reason"]}
-            notes[i] = "no candidate finished: " + "; ".join(sorted(reasons))[:300]
-        extra = {"search": "halving", "eta": unit.eta, "rungs": outcome.rungs} if outcome else {}
-        record_choice(unit, best, table, extra)
+def borrow(units: list[Unit], i: int, phases: dict[str, int], board: Board) -> None:
+    """Give unit ``i``'s borrowing phases their lenders' choices (a lender that chose nothing: the fixed lr/wd)."""
+    lent = {phase: board.chosen[j] for phase, j in phases.items() if board.chosen[j] is not None}
+    units[i] = with_borrowed(units[i], lent)
+    method = {ph: units[j].base.method for ph, j in phases.items()}
+    borrowed = [f"{ph} phase lr={lr:g} wd={wd:g} from {method[ph]}" for ph, (lr, wd) in lent.items()]
+    missing = [f"{ph} phase: {method[ph]} chose nothing, fixed lr/wd" for ph in phases if ph not in lent]
+    board.notes[i] = "; ".join(borrowed + missing)
+
+
+def unit_flow(units: list[Unit], i: int, lenders: dict[str, int], board: Board) -> Flow:
+    """One unit from start to summary: (after its lenders chose) its search or fixed lr/wd, then its final seeds.
+
+    A borrower's finals wait for its lenders' finals: FT-then-PT's final run then starts from the FT run's end
+    (:mod:`vptstudy.reuse`) instead of training the FT phase again.
+    """
+    if lenders:
+        yield Await(lambda: all(j in board.chosen for j in lenders.values()))
+        borrow(units, i, lenders, board)
+    unit = units[i]
+    best = (yield from search_flow(unit, i, board)) if unit.search else unit.fixed
+    board.chosen[i] = best
+    results: list[dict[str, Any]] = []
+    if best is not None:
+        yield Await(lambda: all(j in board.finals_done for j in lenders.values()))
+        results = yield finals(unit, *best)
+    board.finals_done.add(i)
+    skipped = {r.get("reason") for r in results if r.get("status") == "skipped"}
+    note = "; ".join(x for x in [board.notes.get(i, ""), *sorted(s for s in skipped if s)] if x)
+    return {
+        "unit": unit.label,
+        "task": unit.base.task,
+        "method": unit.base.method,
+        "chosen": best,
+        "results": results,
+        "note": note,
+    }
 
 
 def run_study(study: Study, spec: ExecutorSpec | None = None, callback: Callback | None = None) -> list[dict[str, Any]]:
     """Run a whole study; returns one summary per unit (chosen lr/wd, final results, notes).
 
-    Units whose phases borrow another unit's choice (FT-then-PT's FT phase takes FT's lr/wd) are searched in a
-    second stage, once the units they borrow from have chosen.
+    Every unit is a flow of its own (:func:`unit_flow`) on one scheduler: a unit's next rung, its survivors' last
+    epochs and its final runs start as soon as its own previous runs are done, whatever other units are doing.
+    Units whose phases borrow another unit's choice (FT-then-PT's FT phase takes FT's lr/wd) start once it is made.
     """
     spec = spec or ExecutorSpec()
     callback = callback or (lambda event, info: None)
     units = expand(study)
     links = borrowers(units)
-    chosen: dict[int, tuple[float, float] | None] = {}
-    notes: dict[int, str] = {}
-    _decide(units, [i for i in range(len(units)) if i not in links], "search", spec, callback, chosen, notes)
-    if links:
-        for i, phases in links.items():
-            lent = {phase: chosen[j] for phase, j in phases.items() if chosen[j] is not None}
-            units[i] = with_borrowed(units[i], lent)
-            borrowed = [
-                f"{ph} phase lr={lr:g} wd={wd:g} from {units[phases[ph]].base.method}" for ph, (lr, wd) in lent.items()
-            ]
-            missing = [
-                f"{ph} phase: {units[phases[ph]].base.method} chose nothing, fixed lr/wd"
-                for ph in phases
-                if ph not in lent
-            ]
-            notes[i] = "; ".join(borrowed + missing)
-        _decide(units, list(links), "search (borrowing)", spec, callback, chosen, notes)
-    final_configs: list[RunConfig] = []
-    owners: list[int] = []
-    for i, unit in enumerate(units):
-        if chosen[i] is not None:
-            lr, wd = chosen[i]
-            for cfg in finals(unit, lr, wd):
-                final_configs.append(cfg)
-                owners.append(i)
-    callback("stage", {"name": "final", "runs": len(final_configs), "units": len(units)})
-    # lenders' finals first: a borrower's final (FT-then-PT) then starts from the lender's finished run (reuse.py)
-    order = sorted(range(len(final_configs)), key=lambda k: owners[k] in links)
-    final_results = [{} for _ in final_configs]
-    for batch in ([k for k in order if owners[k] not in links], [k for k in order if owners[k] in links]):
-        configs = [final_configs[k] for k in batch]
-        for k, res in zip(batch, finish_all(configs, execute(configs, spec, callback), callback), strict=True):
-            final_results[k] = res
-    summaries = []
-    for i, unit in enumerate(units):
-        mine = [r for r, owner in zip(final_results, owners, strict=True) if owner == i]
-        skipped = {r.get("reason") for r in mine if r.get("status") == "skipped"}
-        note = "; ".join(x for x in [notes.get(i, ""), *sorted(s for s in skipped if s)] if x)
-        summaries.append(
-            {
-                "unit": unit.label,
-                "task": unit.base.task,
-                "method": unit.base.method,
-                "chosen": chosen[i],
-                "results": mine,
-                "note": note,
-            }
-        )
-    return summaries
+    board = Board()
+    planned = sum(len(candidates(u)) * u.search + len(u.seeds) for u in units)
+    callback("stage", {"name": "search and final runs", "runs": planned, "units": len(units)})
+    flows = [unit_flow(units, i, links.get(i, {}), board) for i in range(len(units))]
+    with open_pool(spec, callback) as pool:
+        return Scheduler(pool, callback).run(flows)

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from vptstudy.cli_help import HelpGroup
-from vptstudy.errors import RunFailed, UserError
+from vptstudy.errors import RunFailed, UserError, WorkerError
 
 app = typer.Typer(
     name="vptstudy",
@@ -79,7 +79,7 @@ def _main() -> None:
             raise
         print(f"vptstudy: error: {exc.line()}", file=sys.stderr)
         sys.exit(2)
-    except RunFailed as exc:
+    except (RunFailed, WorkerError) as exc:
         if STATE["debug"]:
             raise
         print(f"vptstudy: {exc}", file=sys.stderr)

@@ -58,6 +58,14 @@ class BenchOptions:
         list[str] | None, typer.Option("--case", help="--startup: toy or vit-b16-224 (repeatable; default both).")
     ] = None
     step_batch: Annotated[int, typer.Option(help="--startup: images in the timed first step.")] = 8
+    search: Annotated[
+        bool, typer.Option("--search", help="Instead: successive halving against the full grid on the mini-study.")
+    ] = False
+    quick: Annotated[bool, typer.Option("--quick", help="--search: 2 tasks, 1 weight decay, default rungs.")] = False
+    out_dir: Annotated[Path, typer.Option("--out-dir", help="--search: its runs' folder (reused).")] = Path(
+        "bench-search"
+    )
+    workers: Annotated[int, typer.Option(help="--search: local CPU workers.")] = 2
 
     def config(self) -> BenchConfig:
         """What to measure, as :func:`vptstudy.bench.bench` takes it."""
@@ -96,10 +104,16 @@ def bench(opts: BenchOptions = BenchOptions()) -> None:
 
     With --startup: a run's fixed cost from process start to its first training step, for the toy backbone and
     ViT-B/16 at 224 px (random weights): a first process, a second one (data cache warm), a second run in-process.
+    With --search: the mini-study's search in both modes (grid, successive halving) on each method's full lr x wd
+    grid: the share of the grid's epochs halving trains, the units where it makes the grid's choice, and the test
+    accuracy gap where it does not. On 2 idle cores: --quick about 12 minutes, the full grids about 75.
     """
     json_path = renamed(opts.json_path, opts.old_json, "--json", "--out")
     if opts.startup:
         _startup(tuple(opts.case or ()), opts.step_batch, opts.threads, json_path)
+        return
+    if opts.search:
+        _search(opts.quick, opts.out_dir, opts.workers, json_path)
         return
     from vptstudy.bench import bench as run_bench
     from vptstudy.console import bench_table, console
@@ -136,4 +150,18 @@ def _startup(cases: tuple[str, ...], step_batch: int, threads: int | None, json_
     stdout.print(startup_table(rows))
     if json_path is not None:
         atomic_write_json(json_path, rows)
+        stdout.print(f"wrote {json_path}", soft_wrap=True)
+
+
+def _search(quick: bool, out_dir: Path, workers: int, json_path: Path | None) -> None:
+    from vptstudy.console import SweepProgress, make_progress
+    from vptstudy.console import out as stdout
+    from vptstudy.halving_bench import SearchBench, run_search_bench, table, write
+
+    with make_progress() as progress:
+        figures = run_search_bench(SearchBench(str(out_dir), quick, workers=workers), SweepProgress(progress))
+    stdout.print(table(figures), markup=False, highlight=False, soft_wrap=True)
+    stdout.print(f"{figures['seconds']:.0f} s; runs in {out_dir}", soft_wrap=True)
+    if json_path is not None:
+        write(figures, json_path)
         stdout.print(f"wrote {json_path}", soft_wrap=True)
