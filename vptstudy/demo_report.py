@@ -264,7 +264,8 @@ def _intro_lines(main: Study, accs: Mapping[str, Mapping[str, SeedAccs]], output
     lines += _card_lines()
     lines += [
         f"Protocol: train size {run.get('train_size', 800)} (val = 1/4 of it), {run.get('epochs')} epochs "
-        f"(FT-then-PT: that many per phase), batch {run.get('batch_size')}, {run.get('num_prompts')} prompts; lr "
+        f"(FT-then-PT: that many per phase), batch {run.get('batch_size')}, "
+        f"{run.get('num_prompts')} prompt(s) per layer; lr "
         f"searched on val with seed {main.seeds[0]} over "
         f"{', '.join(f'{_name(m)}: {list(g[0])}' for m, g in main.grid.items())}; final runs on train+val with "
         f"seeds {list(main.seeds)}, evaluated on the whole test set. Wall time of this invocation "
@@ -311,7 +312,7 @@ def _distance_lines(table: Any) -> list[str]:
         "## Quadrants by measured distance",
         "",
         "The same tasks split by the measured distance (above/below the median) and the registry's task "
-        "disparity, as in the paper's Figure 3 (winner by mean accuracy, FT vs VPT-deep).",
+        "disparity, as in the paper's Figure 3 (FT vs VPT-deep; the winner is the paired verdict above).",
         "",
         to_markdown(table),
         "",
