@@ -23,17 +23,9 @@ from pathlib import Path
 
 from ab_bench import ROOT, checkout
 
-CASES = {
-    "toy": {"task": "toy/digits", "method": "vpt-deep", "model": "toy-vit"},
-    "vit-b16-224": {
-        "task": "toy/digits",
-        "method": "vpt-deep",
-        "model": "vit_base_patch16_224",
-        "pretrained": False,
-        "img_size": 224,
-    },
-}
-PHASES = ("start", "import", "data", "model", "method", "step")
+# the driver runs in this checkout and shares the package's cases; its children run the revisions compared
+from vptstudy.startup import CASES, PHASES
+
 CHILD = r"""
 import contextlib, json, sys, time
 t0 = time.time()

@@ -31,7 +31,11 @@ def become_subreaper() -> bool:
 
 def _table() -> dict[int, tuple[int, str]]:
     """pid -> (ppid, state) of every process we may read."""
-    table = {}
+    return {pid: (int(fields[1]), fields[0]) for pid, fields in _stats()}
+
+
+def _stats() -> Iterator[tuple[int, list[str]]]:
+    """(pid, the fields of /proc/pid/stat after the command name) of every process we may read."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -39,9 +43,7 @@ def _table() -> dict[int, tuple[int, str]]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        table[int(entry.name)] = (int(fields[1]), fields[0])
-    return table
+        yield int(entry.name), stat[stat.rindex(")") + 2 :].split()
 
 
 def live_group_members(pgid: int) -> list[int]:
@@ -49,17 +51,9 @@ def live_group_members(pgid: int) -> list[int]:
     orphans, a worker whose driver exited is our zombie until reaped, so those (never the leader, which its test
     waits for) are reaped here."""
     members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
+    for pid, fields in _stats():
         if int(fields[2]) != pgid:
             continue
-        pid = int(entry.name)
         if fields[0] != "Z":
             members.append(pid)
         elif pid != pgid and int(fields[1]) == os.getpid():
