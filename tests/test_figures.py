@@ -259,3 +259,18 @@ def test_visualize_quadrant_from_runs_and_fid(tmp_path, capsys, monkeypatch):
     assert is_image(out) and "VPT wins" in stdout
     code, _, err = run_cli([*args[:3], "--fid", str(tmp_path / "missing.json")], capsys, monkeypatch)
     assert code == 2 and "not found" in err
+
+
+def test_ft_is_drawn_above_ft_then_pt_whose_first_phase_repeats_it(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from vptstudy.figures.curves import _draw_task
+
+    same = list(np.linspace(2, 1, 8))
+    write_curve(fake_run(tmp_path, "toy/digits", "ft"), same[:4], same[:4])
+    write_curve(fake_run(tmp_path, "toy/digits", "ft-then-pt"), same, same, ["ft"] * 4 + ["pt"] * 4)
+    fig, ax = plt.subplots()
+    _draw_task(ax, "toy/digits", find_runs([tmp_path]), "linear")
+    z = {line.get_label(): line.get_zorder() for line in ax.get_lines() if not line.get_label().startswith("_")}
+    plt.close(fig)
+    assert z["ft"] > z["ft-then-pt"]  # otherwise the identical FT phase hides FT's line

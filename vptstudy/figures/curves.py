@@ -47,6 +47,8 @@ def _draw_task(ax: Axes, task: str, task_runs: list[Run], scale: str) -> None:
     drawn_marks: set[float] = set()
     for index, method in enumerate(methods):
         color = method_color(method, index)
+        # earlier methods on top: FT-then-PT's first phase repeats FT's run (reused), and would hide FT's line
+        z = 2 + len(methods) - index
         for k, run in enumerate(per_method[method]):
             rows = run.metrics()
             if not rows:
@@ -57,8 +59,8 @@ def _draw_task(ax: Axes, task: str, task_runs: list[Run], scale: str) -> None:
             label = method if len(per_method[method]) == 1 else run.label
             if verdict.overfits:
                 label += " (overfits)"
-            ax.plot(epochs, _values(rows, "train_loss"), "-", color=color, alpha=alpha, lw=1.4, label=label)
-            ax.plot(epochs, _values(rows, "test_loss"), "--", color=color, alpha=alpha, lw=1.4)
+            ax.plot(epochs, _values(rows, "train_loss"), "-", color=color, alpha=alpha, lw=1.4, label=label, zorder=z)
+            ax.plot(epochs, _values(rows, "test_loss"), "--", color=color, alpha=alpha, lw=1.4, zorder=z)
             if verdict.overfits and verdict.min_epoch is not None:
                 ax.plot([verdict.min_epoch], [verdict.min_test_loss], "v", color=color, ms=7, mec="black", mew=0.5)
             for x, before, after in phase_boundaries(rows):
