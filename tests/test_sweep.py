@@ -15,12 +15,12 @@ import pytest
 from tests.helpers.cli import run_cli
 from tests.helpers.procs import own_group
 from tests.helpers.runs import TINY_RUN, four_configs
-from vptstudy import runs
+from vptstudy import runs, sweep
 from vptstudy.config import RunConfig
 from vptstudy.executors import ExecutorSpec
 from vptstudy.pools import execute
 from vptstudy.study import parse_study
-from vptstudy.sweep import borrowers, candidates, expand, run_study, select_best, with_borrowed
+from vptstudy.sweep import borrowers, candidates, expand, run_studies, run_study, select_best, with_borrowed
 
 
 def study(tmp_path: Path, **extra) -> dict:
@@ -77,6 +77,27 @@ def test_search_picks_best_val_and_runs_final_seeds(tmp_path) -> None:
         for r in summary["results"]
     )
     assert all(r["sizes"]["train"] == 1000 and r["sizes"]["val"] == 0 for r in summary["results"])  # train800 + val200
+
+
+def test_two_studies_share_one_pool_and_give_what_each_gives_alone(tmp_path, monkeypatch) -> None:
+    def pair(root: Path) -> list:
+        searched = study(root, seeds=[42])
+        sizes = study(root, name="s", kind="datasize", seeds=[43], datasize={"sizes": [40], "search": False})
+        return [parse_study(searched), parse_study(sizes)]
+
+    opened, events = [], []
+    real_open = sweep.open_pool
+    monkeypatch.setattr(sweep, "open_pool", lambda *a: opened.append(1) or real_open(*a))
+    together = run_studies(pair(tmp_path / "together"), None, lambda e, i: events.append(e))
+    alone = [run_study(s) for s in pair(tmp_path / "alone")]
+    assert len(opened) == 1 + 2 and events.count("stage") == 1  # one pool for both studies; then one per run_study
+
+    def outcome(summaries: list) -> list:
+        return [(s["unit"], s["chosen"], [r["final"]["test_acc"] for r in s["results"]]) for s in summaries]
+
+    assert [len(x) for x in together] == [1, 1]
+    assert [outcome(x) for x in together] == [outcome(x) for x in alone]
+    assert together[1][0]["unit"] == "toy/digits vpt-deep n=40"
 
 
 def test_datasize_sweep_uses_4_to_1_and_skips_sizes_beyond_source(tmp_path) -> None:

@@ -23,7 +23,7 @@ from vptstudy import runs
 from vptstudy.errors import UserError
 from vptstudy.executors import ExecutorSpec
 from vptstudy.study import Study, load_study, with_run
-from vptstudy.sweep import run_study
+from vptstudy.sweep import run_studies
 
 # package data, so an installed vptstudy (not only a checkout) runs the demo; studies/demo*.toml are copies of these
 STUDIES_DIR = Path(__file__).resolve().parent / "assets" / "studies"
@@ -148,8 +148,8 @@ def run_demo(
     studies = demo_studies(out, quick, studies_dir)
     main = studies[0]
     spec = executor(quick)
-    summaries = run_study(main, spec, callback)
-    size_summaries = [s for extra in studies[1:] for s in run_study(extra, spec, callback)]
+    summaries, *extras = run_studies(studies, spec, callback)  # one pool: workers start once for both studies
+    size_summaries = [s for extra in extras for s in extra]
     callback("stage", {"name": "distances", "runs": len(main.tasks), "units": len(main.tasks)})
     fid = _distances(main.tasks, out, quick, callback)
     accs = seed_accuracies(summaries)

@@ -15,6 +15,7 @@ is written under a lock, once (a driver that finds the same record leaves it alo
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -275,13 +276,31 @@ def run_study(study: Study, spec: ExecutorSpec | None = None, callback: Callback
     epochs and its final runs start as soon as its own previous runs are done, whatever other units are doing.
     Units whose phases borrow another unit's choice (FT-then-PT's FT phase takes FT's lr/wd) start once it is made.
     """
+    return run_studies([study], spec, callback)[0]
+
+
+def run_studies(
+    studies: list[Study], spec: ExecutorSpec | None = None, callback: Callback | None = None
+) -> list[list[dict[str, Any]]]:
+    """Run several studies on one pool and one scheduler; returns each study's summaries, as :func:`run_study`.
+
+    Workers start once, and a later study's runs fill the slots an earlier study leaves idle while its units wait
+    for their own search to finish. Units borrow choices only within their own study.
+    """
     spec = spec or ExecutorSpec()
     callback = callback or (lambda event, info: None)
-    units = expand(study)
-    links = borrowers(units)
-    board = Board()
-    planned = sum(len(candidates(u)) * u.search + len(u.seeds) for u in units)
-    callback("stage", {"name": "search and final runs", "runs": planned, "units": len(units)})
-    flows = [unit_flow(units, i, links.get(i, {}), board) for i in range(len(units))]
+    flows: list[Flow] = []
+    sizes: list[int] = []
+    planned = 0
+    for study in studies:
+        units = expand(study)
+        links = borrowers(units)
+        board = Board()
+        planned += sum(len(candidates(u)) * u.search + len(u.seeds) for u in units)
+        flows += [unit_flow(units, i, links.get(i, {}), board) for i in range(len(units))]
+        sizes.append(len(units))
+    callback("stage", {"name": "search and final runs", "runs": planned, "units": len(flows)})
     with open_pool(spec, callback) as pool:
-        return Scheduler(pool, callback).run(flows)
+        summaries = Scheduler(pool, callback).run(flows)
+    starts = [sum(sizes[:k]) for k in range(len(sizes) + 1)]
+    return [summaries[a:b] for a, b in itertools.pairwise(starts)]
