@@ -32,6 +32,7 @@ from vptstudy.data.types import IMAGENET_MEAN, IMAGENET_STD, ImageSet
 from vptstudy.errors import UserError
 from vptstudy.models import toy
 from vptstudy.optim import decay_groups, warmup_cosine
+from vptstudy.pretrain_scenes import SceneHeads, scenes_card
 
 Callback = Callable[[str, dict[str, Any]], None]
 HELDOUT_SEED, HELDOUT_IMAGES = 77_777, 256  # the packaged sample: its own seed, never drawn by pretraining
@@ -53,6 +54,7 @@ class PretrainConfig:
     threads: int | None = None  # CPU threads for torch (None: torch's default); 1 is fastest on a busy machine
     out_dir: str = str(toy.ASSETS)
     init: str | None = None  # a later stage: start from these weights (backbone + upstream head), not random ones
+    scenes: bool = False  # half of each batch multi-object scenes, with the auxiliary heads of pretrain_scenes
 
     def __post_init__(self) -> None:
         if self.threads is not None and self.threads < 1:
@@ -74,6 +76,7 @@ class PretrainConfig:
         out = "" if self.out_dir == default_out else f" --out-dir {self.out_dir}"
         threads = "" if self.threads is None else f" --threads {self.threads}"
         threads += "" if self.init is None else f" --init {self.init}"
+        threads += " --scenes" if self.scenes else ""
         return (
             f"vptstudy pretrain-toy --steps {self.steps} --batch-size {self.batch_size} --lr {self.lr:g} "
             f"--wd {self.weight_decay:g} --warmup-steps {self.warmup_steps} --seed {self.seed} "
@@ -105,9 +108,28 @@ def accuracy(model: VisionTransformer, data: ImageSet, batch_size: int = 250) ->
     return loss / len(data), correct / len(data)
 
 
-def _optimizer(model: VisionTransformer, cfg: PretrainConfig) -> torch.optim.AdamW:
-    groups = decay_groups(model.named_parameters(), set(model.no_weight_decay()), cfg.weight_decay)
+def _optimizer(model: VisionTransformer, heads: SceneHeads | None, cfg: PretrainConfig) -> torch.optim.AdamW:
+    named = list(model.named_parameters())
+    named += [] if heads is None else [(f"scene_heads.{n}", p) for n, p in heads.named_parameters()]
+    groups = decay_groups(named, set(model.no_weight_decay()), cfg.weight_decay)
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.999))
+
+
+def _step_loss(
+    model: VisionTransformer, heads: SceneHeads | None, batch_size: int, stream: torch.Generator
+) -> tuple[torch.Tensor, float]:
+    """One batch's loss and the classification accuracy on its single-object images."""
+    single = batch_size // 2 if heads is not None else batch_size
+    batch = toy_tasks.upstream_images(single, stream)
+    if heads is None:
+        logits = model(normalise(batch.images))
+        return F.cross_entropy(logits, batch.labels), float((logits.detach().argmax(-1) == batch.labels).float().mean())
+    scene_images, present = toy_tasks.upstream_scenes(batch_size - single, stream)
+    images = normalise(torch.cat([batch.images, scene_images]))
+    tokens = model.forward_features(images)
+    logits = model.forward_head(tokens[:single])
+    loss = F.cross_entropy(logits, batch.labels) + heads.loss(tokens, images, slice(single, None), present)
+    return loss, float((logits.detach().argmax(-1) == batch.labels).float().mean())
 
 
 def _sha256(path: Path) -> str:
@@ -124,7 +146,8 @@ def pretrain_toy(cfg: PretrainConfig, callback: Callback = _quiet) -> dict[str, 
     num_classes = len(toy_tasks.UPSTREAM_PAIRS)
     model = toy.build_toy_vit(num_classes)
     previous = _start_from(model, cfg.init)
-    optimizer = _optimizer(model, cfg)
+    heads = SceneHeads(model, num_classes) if cfg.scenes else None
+    optimizer = _optimizer(model, heads, cfg)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(cfg.steps, cfg.warmup_steps))
     stream = torch.Generator().manual_seed(cfg.seed)
     curve_set = toy_tasks.upstream_images(cfg.curve_images, toy_tasks.UPSTREAM_EVAL_SEED + 1)
@@ -132,9 +155,7 @@ def pretrain_toy(cfg: PretrainConfig, callback: Callback = _quiet) -> dict[str, 
     start = time.perf_counter()
     for step in range(1, cfg.steps + 1):
         model.train()
-        batch = toy_tasks.upstream_images(cfg.batch_size, stream)
-        logits = model(normalise(batch.images))
-        loss = F.cross_entropy(logits, batch.labels)
+        loss, acc = _step_loss(model, heads, cfg.batch_size, stream)
         loss_value = float(loss.detach())
         if not math.isfinite(loss_value):
             raise UserError(f"pretraining diverged at step {step}", "--lr", "use a smaller learning rate")
@@ -142,7 +163,6 @@ def pretrain_toy(cfg: PretrainConfig, callback: Callback = _quiet) -> dict[str, 
         loss.backward()
         optimizer.step()
         schedule.step()
-        acc = float((logits.detach().argmax(-1) == batch.labels).float().mean())
         callback("step", {"step": step, "steps": cfg.steps, "loss": loss_value, "acc": acc})
         if step % cfg.curve_every == 0 or step == cfg.steps:
             val_loss, val_acc = accuracy(model, curve_set)
@@ -156,7 +176,7 @@ def pretrain_toy(cfg: PretrainConfig, callback: Callback = _quiet) -> dict[str, 
     final_loss, final_acc = evaluate_shipped(weights, cfg.eval_images, toy_tasks.UPSTREAM_EVAL_SEED)
     sample = write_heldout_sample(out / toy.TOY_HELDOUT.name)
     card = _card(cfg, model, weights, curve, final_loss, final_acc, train_seconds, time.perf_counter() - start)
-    card.update(_stages(cfg, previous))
+    card.update(_stages(cfg, previous), objective=scenes_card() if cfg.scenes else "cross-entropy over the 48 classes")
     card["packaged_sample"] = score_packaged_sample(weights, sample)
     tmp = out / (toy.TOY_CARD.name + ".tmp")
     tmp.write_text(json.dumps(card, indent=2) + "\n")

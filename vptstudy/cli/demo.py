@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -25,6 +26,14 @@ def pretrain_toy(
     init: Annotated[
         Path | None, typer.Option(help="Continue from these weights (a later stage; its card records every stage).")
     ] = None,
+    scenes: Annotated[
+        bool,
+        typer.Option(
+            "--scenes",
+            help="Half of each batch multi-object scenes: also learn which pairs a scene holds and each patch's "
+            "pixels (auxiliary heads, not saved).",
+        ),
+    ] = False,
     old_out: Annotated[Path | None, old_name("--out")] = None,
 ) -> None:
     """Pretrain the embedded toy ViT (--model toy-vit) on synthetic shapes; write its weights and JSON card."""
@@ -45,25 +54,33 @@ def pretrain_toy(
         threads=threads,
         out_dir=str(out_dir or ASSETS),
         init=None if init is None else str(init),
+        scenes=scenes,
     )
     with make_progress() as progress:
         bar = progress.add_task("pretrain toy-vit", total=steps, info="")
-
-        def callback(event: str, info: dict) -> None:
-            if event == "step":
-                progress.update(bar, advance=1, info=f"loss {info['loss']:.3f} batch acc {100 * info['acc']:.1f}%")
-            elif event == "curve":
-                console.print(
-                    f"step {info['step']}: held-out loss {info['heldout_loss']:.3f}, "
-                    f"acc {100 * info['heldout_acc']:.1f}% ({info['seconds']:.0f}s)"
-                )
-
+        callback = _pretrain_progress(progress, bar)
         card = run_pretraining(cfg, callback)
     acc = card["upstream_accuracy"]
     console.print(
         f"upstream top-1 {100 * acc['top1']:.2f}% on {acc['images']} held-out images; "
         f"{card['weights']['bytes'] / 1e6:.2f} MB in {cfg.out_dir} ({card['wall_seconds']:.0f}s)"
     )
+
+
+def _pretrain_progress(progress: Any, bar: Any) -> Callable[[str, dict[str, Any]], None]:
+    """Pretraining events to the progress bar (every step) and to the console (every curve point)."""
+    from vptstudy.console import console
+
+    def callback(event: str, info: dict[str, Any]) -> None:
+        if event == "step":
+            progress.update(bar, advance=1, info=f"loss {info['loss']:.3f} batch acc {100 * info['acc']:.1f}%")
+        elif event == "curve":
+            console.print(
+                f"step {info['step']}: held-out loss {info['heldout_loss']:.3f}, "
+                f"acc {100 * info['heldout_acc']:.1f}% ({info['seconds']:.0f}s)"
+            )
+
+    return callback
 
 
 def demo(

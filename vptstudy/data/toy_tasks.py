@@ -76,6 +76,21 @@ def upstream_images(n: int, seed: int | torch.Generator, size: int = RENDER_SIZE
     return ImageSet(synthetic.render_shapes(scenes, size), _pair_labels(scenes, UPSTREAM_PAIRS))
 
 
+SCENE_COUNT = (2, 6)  # pretrain-toy --scenes: objects per scene (3x3 grid cells) ...
+SCENE_RADIUS = (0.08, 0.16)  # ... and their radius (capped to fit a cell)
+
+
+def upstream_scenes(n: int, gen: torch.Generator, size: int = RENDER_SIZE) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` multi-object scenes of upstream pairs and their ``[n, 48]`` multi-hot of the pairs present."""
+    scenes = synthetic.sample_shapes(n, gen, pairs=UPSTREAM_PAIRS, count=SCENE_COUNT, radius=SCENE_RADIUS)
+    table = torch.full((len(synthetic.SHAPES), len(synthetic.COLOURS)), -1, dtype=torch.long)
+    table[UPSTREAM_PAIRS[:, 0], UPSTREAM_PAIRS[:, 1]] = torch.arange(len(UPSTREAM_PAIRS))
+    present = torch.zeros(n, len(UPSTREAM_PAIRS))
+    rows = torch.arange(n).unsqueeze(1).expand_as(scenes.shape)[scenes.active]
+    present[rows, table[scenes.shape, scenes.colour][scenes.active]] = 1.0
+    return synthetic.render_shapes(scenes, size), present
+
+
 UPSTREAM_TASK = {
     "renderer": "shapes",
     "num_classes": len(UPSTREAM_PAIRS),
