@@ -39,9 +39,10 @@ def test_mismatch_note_only_when_the_backbone_differs():
 
 
 def test_default_keeps_run_identity_and_backbone_changes_it():
-    cfg = RunConfig(task="toy/digits", method="vpt-deep", model="toy-vit")
-    assert plan(cfg).identity == "7de898ee"  # the identity before --normalize existed: run folders still match
-    assert plan(cfg.replace(normalize="backbone")).identity != "7de898ee"
+    # random init, so the pinned hash does not depend on the packaged weights' content (vptstudy.digests)
+    cfg = RunConfig(task="toy/digits", method="vpt-deep", model="toy-vit", pretrained=False)
+    assert plan(cfg).identity == "72a35fd1"  # the identity before --normalize existed: run folders still match
+    assert plan(cfg.replace(normalize="backbone")).identity != "72a35fd1"
 
 
 def test_dry_run_shows_the_normalisation_in_force(capsys, monkeypatch):

@@ -354,9 +354,19 @@ def _identity(
             "head_init": head_init,
             "method_options": dict(options),
             "data": [data.root, data.fingerprint],
+            **_weights_content(cfg),
             **({} if cfg.normalize == "imagenet" else {"normalize": cfg.normalize}),  # default: hash unchanged
         }
     )
+
+
+def _weights_content(cfg: RunConfig) -> dict[str, str]:
+    """The sha256 of the weight file the backbone loads (none for hub weights or a random init)."""
+    from vptstudy.digests import file_sha256, weights_file
+
+    path = weights_file(cfg.model, cfg.pretrained, cfg.weights)
+    digest = file_sha256(path) if path is not None else None
+    return {"weights_sha256": digest} if digest else {}
 
 
 def _prompt_settings(cfg: RunConfig, uses_prompts: bool) -> tuple[int | None, float | None]:

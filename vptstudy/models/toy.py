@@ -12,11 +12,12 @@ from safetensors.torch import load_file
 from timm.layers import resample_abs_pos_embed
 from timm.models.vision_transformer import VisionTransformer
 
+from vptstudy.digests import EMBEDDED_WEIGHTS
 from vptstudy.errors import UserError
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 TOY_NAME = "toy-vit"
-TOY_WEIGHTS = ASSETS / "toy_vit.safetensors"
+TOY_WEIGHTS = EMBEDDED_WEIGHTS[TOY_NAME]
 TOY_CARD = ASSETS / "toy_vit.json"
 TOY_HELDOUT = ASSETS / "toy_upstream_heldout.npz"  # a fixed held-out upstream sample the card scores (uint8)
 UPSTREAM_HEAD = "upstream_head."  # key prefix of the pretraining classifier stored next to the backbone
