@@ -48,5 +48,9 @@ def test_a_later_stage_starts_from_the_given_weights_and_records_every_stage(tmp
     assert card2["stages"] == [card1["command"], card2["command"]] and f"--init {init}" in card2["command"]
     assert card2["init"]["sha256"] == card1["weights"]["sha256"]
     assert card2["images_seen_all_stages"] == 2 * 8 + 1 * 8
+    third = tmp_path / "three"
+    card3 = pretrain_toy(PretrainConfig(steps=1, init=str(second / toy.TOY_WEIGHTS.name), out_dir=str(third), **tiny))
+    assert card3["stages"] == [card1["command"], card2["command"], card3["command"]]
+    assert card3["images_seen_all_stages"] == 2 * 8 + 1 * 8 + 1 * 8  # every stage, not the last two
     with pytest.raises(UserError, match="not found"):
         PretrainConfig(init=str(tmp_path / "missing.safetensors"))

@@ -205,7 +205,8 @@ def _stages(cfg: PretrainConfig, previous: dict[str, Any] | None) -> dict[str, A
     if previous is None:
         return {"stages": [cfg.command()]}
     earlier = previous.get("stages") or [previous.get("command", "?")]
-    seen = previous.get("data", {}).get("images_seen", 0) + cfg.steps * cfg.batch_size
+    before = previous.get("images_seen_all_stages", previous.get("data", {}).get("images_seen", 0))
+    seen = before + cfg.steps * cfg.batch_size
     init = {
         "sha256": previous.get("weights", {}).get("sha256"),
         "upstream_top1": previous.get("upstream_accuracy", {}).get("top1"),
