@@ -81,3 +81,11 @@ def test_backbone_line_counts_every_pretraining_stage():
         "init": {"train_seconds": 3744.7},
     }
     assert _pretraining(two) == ("7000 + 6000 steps of batch 64", "110 min")
+    three = {
+        **two,
+        "stages": [*two["stages"], "vptstudy pretrain-toy --steps 6000 --init w --scenes"],
+        "train_seconds": 853.6,
+        "init": {"train_seconds": 2841.6},  # only the stage before: the total comes from train_seconds_all_stages
+        "train_seconds_all_stages": 7439.8,
+    }
+    assert _pretraining(three) == ("7000 + 6000 + 6000 steps of batch 64", "124 min")

@@ -52,5 +52,7 @@ def test_a_later_stage_starts_from_the_given_weights_and_records_every_stage(tmp
     card3 = pretrain_toy(PretrainConfig(steps=1, init=str(second / toy.TOY_WEIGHTS.name), out_dir=str(third), **tiny))
     assert card3["stages"] == [card1["command"], card2["command"], card3["command"]]
     assert card3["images_seen_all_stages"] == 2 * 8 + 1 * 8 + 1 * 8  # every stage, not the last two
+    total = card1["train_seconds"] + card2["train_seconds"] + card3["train_seconds"]
+    assert card3["train_seconds_all_stages"] == pytest.approx(total, rel=1e-9)
     with pytest.raises(UserError, match="not found"):
         PretrainConfig(init=str(tmp_path / "missing.safetensors"))

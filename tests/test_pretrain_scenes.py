@@ -41,7 +41,7 @@ def test_scene_multi_hot_marks_exactly_the_pairs_drawn() -> None:
     for i in range(64):
         drawn = {
             f"{colours[c]} {synthetic.SHAPES[s]}"
-            for s, c, a in zip(again.shape[i].tolist(), again.colour[i].tolist(), again.active[i].tolist())
+            for s, c, a in zip(again.shape[i].tolist(), again.colour[i].tolist(), again.active[i].tolist(), strict=True)
             if a
         }
         assert {names[j] for j in present[i].nonzero().flatten().tolist()} == drawn

@@ -112,7 +112,9 @@ def _pretraining(card: Mapping[str, Any]) -> tuple[str, str]:
     stages = card.get("stages") or [card.get("command", "")]
     counts = [m.group(1) for m in (re.search(r"--steps (\d+)", str(c)) for c in stages) if m]
     steps = f"{' + '.join(counts) or training.get('steps')} steps of batch {training.get('batch_size')}"
-    seconds = [card.get("train_seconds"), (card.get("init") or {}).get("train_seconds")]
+    every = card.get("train_seconds_all_stages")
+    earlier = (card.get("init") or {}).get("train_seconds")
+    seconds = [every] if every is not None else [card.get("train_seconds"), earlier]
     known = [x for x in seconds if isinstance(x, (int, float))]
     minutes = f"{sum(known) / 60:.0f} min" if known else "?"
     return (steps if training else "?"), minutes

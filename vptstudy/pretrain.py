@@ -176,7 +176,8 @@ def pretrain_toy(cfg: PretrainConfig, callback: Callback = _quiet) -> dict[str, 
     final_loss, final_acc = evaluate_shipped(weights, cfg.eval_images, toy_tasks.UPSTREAM_EVAL_SEED)
     sample = write_heldout_sample(out / toy.TOY_HELDOUT.name)
     card = _card(cfg, model, weights, curve, final_loss, final_acc, train_seconds, time.perf_counter() - start)
-    card.update(_stages(cfg, previous), objective=scenes_card() if cfg.scenes else "cross-entropy over the 48 classes")
+    objective = scenes_card() if cfg.scenes else "cross-entropy over the 48 classes"
+    card.update(_stages(cfg, previous, train_seconds), objective=objective)
     card["packaged_sample"] = score_packaged_sample(weights, sample)
     tmp = out / (toy.TOY_CARD.name + ".tmp")
     tmp.write_text(json.dumps(card, indent=2) + "\n")
@@ -200,19 +201,27 @@ def _start_from(model: VisionTransformer, init: str | None) -> dict[str, Any] | 
     return previous if isinstance(previous, dict) else None
 
 
-def _stages(cfg: PretrainConfig, previous: dict[str, Any] | None) -> dict[str, Any]:
-    """The commands that rebuild these weights, in order, and what all stages saw together."""
+def _stages(cfg: PretrainConfig, previous: dict[str, Any] | None, seconds: float) -> dict[str, Any]:
+    """The commands that rebuild these weights, in order, and what all stages saw and took together."""
     if previous is None:
         return {"stages": [cfg.command()]}
     earlier = previous.get("stages") or [previous.get("command", "?")]
     before = previous.get("images_seen_all_stages", previous.get("data", {}).get("images_seen", 0))
     seen = before + cfg.steps * cfg.batch_size
+    took = previous.get("train_seconds_all_stages")
+    if took is None:  # a card from before this field: its own stage and the one it started from
+        took = (previous.get("train_seconds") or 0) + ((previous.get("init") or {}).get("train_seconds") or 0)
     init = {
         "sha256": previous.get("weights", {}).get("sha256"),
         "upstream_top1": previous.get("upstream_accuracy", {}).get("top1"),
         "train_seconds": previous.get("train_seconds"),
     }
-    return {"stages": [*earlier, cfg.command()], "init": init, "images_seen_all_stages": seen}
+    return {
+        "stages": [*earlier, cfg.command()],
+        "init": init,
+        "images_seen_all_stages": seen,
+        "train_seconds_all_stages": took + seconds,
+    }
 
 
 def write_heldout_sample(path: Path, images: int = HELDOUT_IMAGES, seed: int = HELDOUT_SEED) -> Path:
