@@ -68,3 +68,13 @@ def test_count_task_label_is_count_minus_one():
     data = T._count(64, 0)
     scenes = T.synthetic.sample_shapes(64, 0, count=(1, T.COUNT_MAX), radius=(0.08, 0.12))
     assert torch.equal(data.labels, scenes.count - 1)
+
+
+def test_position_label_is_the_x_bin_of_a_small_sprite():
+    assert T.POSITION_RADIUS == (0.12, 0.2)  # bins 2.4 px wide at 32 px (0.6 of the side over 8 bins)
+    data = T._sprites_position(512, 0)
+    scenes = T.synthetic.sample_sprites(512, 0, radius=T.POSITION_RADIUS)
+    assert scenes.radius.min() >= 0.12 and scenes.radius.max() <= 0.2
+    assert scenes.x.min() >= 0.2 and scenes.x.max() <= 0.8
+    expected = ((scenes.x[:, 0] - 0.2) / 0.6 * T.POSITION_BINS).long().clamp(0, T.POSITION_BINS - 1)
+    assert torch.equal(data.labels, expected) and set(data.labels.tolist()) == set(range(T.POSITION_BINS))
