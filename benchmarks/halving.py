@@ -7,6 +7,7 @@ halving candidate is the grid's run stopped at a rung, bit for bit). This script
 
     nice -n 10 python benchmarks/halving.py --out /tmp/hb --quick            # 2 tasks, 1 wd, rungs 10,30
     nice -n 10 python benchmarks/halving.py --out /tmp/hb --json /tmp/hb.json  # the full grid, 5 rung settings
+    python benchmarks/halving.py --out /tmp/hb20 --quick --epochs 20 --train-size 160  # rungs: epochs 2, 6 of 20
 
 Prints one JSON line per unit and a markdown table; ``--json`` writes the figures.
 """
@@ -25,6 +26,15 @@ def _log(event: str, info: dict) -> None:
         print(f"stage {info['name']}: {info['runs']} runs over {info['units']} units", flush=True)
 
 
+def _run_overrides(args: argparse.Namespace) -> tuple[tuple[str, int], ...]:
+    """[run] values over the mini-study's; a longer schedule warms up for a tenth of it, as the paper's 10 of 100."""
+    warmup = args.warmup_epochs
+    if warmup is None and args.epochs is not None:
+        warmup = max(1, args.epochs // 10)
+    values = {"epochs": args.epochs, "warmup_epochs": warmup, "train_size": args.train_size}
+    return tuple((k, v) for k, v in values.items() if v is not None)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True, help="folder of the runs (a second call reuses them)")
@@ -36,6 +46,9 @@ def main() -> None:
     ap.add_argument("--eta", type=int, default=3)
     ap.add_argument("--seeds", type=int, default=2, help="final seeds for the test-accuracy difference")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=None, help="schedule length (default: the mini-study's 4)")
+    ap.add_argument("--warmup-epochs", type=int, default=None, help="default: 1, or a tenth of --epochs")
+    ap.add_argument("--train-size", type=int, default=None, help="train images, val = 1/4 (default: 800 / 200)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     cfg = SearchBench(
@@ -48,6 +61,7 @@ def main() -> None:
         eta=args.eta,
         seeds=args.seeds,
         workers=args.workers,
+        run=_run_overrides(args),
     )
     figures = run_search_bench(cfg, _log)
     for row in figures["units"]:

@@ -99,3 +99,17 @@ def test_bench_search_on_the_command_line_prints_the_table_and_writes_the_figure
     assert asked == [SearchBench(str(tmp_path / "r"), quick=True, workers=2)]
     assert "| 10,30 (epochs 1,3 of 10) | 2/8 = 25.0% | 1/1 | - |" in res.out
     assert json.loads((tmp_path / "f.json").read_text()) == figures
+
+
+def test_the_script_s_longer_schedule_warms_up_for_a_tenth_and_reaches_the_study(tmp_path) -> None:
+    import argparse
+
+    from benchmarks.halving import _run_overrides
+
+    args = argparse.Namespace(epochs=20, warmup_epochs=None, train_size=160)
+    run = _run_overrides(args)
+    assert run == (("epochs", 20), ("warmup_epochs", 2), ("train_size", 160))
+    assert _run_overrides(argparse.Namespace(epochs=None, warmup_epochs=None, train_size=None)) == ()
+    study = bench_study(SearchBench(out_dir=str(tmp_path), quick=True, run=run))
+    values = study.run_for("ft")
+    assert (values["epochs"], values["warmup_epochs"], values["train_size"]) == (20, 2, 160)

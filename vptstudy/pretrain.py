@@ -1,7 +1,8 @@
 """Pretrain the embedded toy ViT on the synthetic upstream task and write its weights and model card.
 
 Every step draws a fresh batch from one seeded generator (:func:`vptstudy.data.toy_tasks.upstream_images`), so
-no image is seen twice and there is a single pass ("epoch") over ``steps * batch_size`` images. AdamW with
+no image is seen twice and there is a single pass ("epoch") over ``steps * batch_size`` images. With ``scenes``
+half of each batch is multi-object scenes with auxiliary targets (:mod:`vptstudy.pretrain_scenes`). AdamW with
 linear warm-up and cosine decay (per step); weight decay on weight matrices only. Inputs are normalised with
 the ImageNet mean/std, exactly as downstream runs normalise them. The final accuracy is measured after the fp16
 round trip, on a held-out sample drawn with its own seed, and on a small fixed sample stored next to the weights
