@@ -334,3 +334,16 @@ def test_folder_task_trains(tmp_path, capsys, monkeypatch) -> None:
 def test_help_lists_commands(capsys, monkeypatch) -> None:
     res = run_cli(["--help"], capsys, monkeypatch)
     assert res.code == 0 and "train" in res.out and "tasks" in res.out
+
+
+def test_progress_line_shows_test_only_when_the_run_evaluates_it() -> None:
+    from vptstudy.console import TrainProgress, make_progress
+
+    progress = make_progress()
+    bar = TrainProgress(progress, "toy/digits ft")
+    bar("phase", {"steps": 4, "phases": 1, "index": 0, "name": "train"})
+    epoch = {"phase": "train", "phase_epoch": 1, "train_loss": 0.5, "val_acc": 0.5, "test_acc": None}
+    bar("epoch", epoch)
+    assert progress.tasks[0].fields["info"] == "train ep 1 loss 0.500 val 50.00%"  # a tuning run: no test
+    bar("epoch", {**epoch, "val_acc": None, "test_acc": 0.25})
+    assert progress.tasks[0].fields["info"] == "train ep 1 loss 0.500 test 25.00%"

@@ -86,11 +86,9 @@ class TrainProgress:
             p.advance(self.task)
         elif event == "epoch":
             val = "" if info["val_acc"] is None else f" val {pct(info['val_acc'])}%"
-            p.update(
-                self.task,
-                info=f"{info['phase']} ep {info['phase_epoch']} loss {info['train_loss']:.3f}"
-                f"{val} test {pct(info['test_acc'])}%",
-            )
+            test = "" if info["test_acc"] is None else f" test {pct(info['test_acc'])}%"  # tuning runs: no test
+            loss = f"loss {info['train_loss']:.3f}"
+            p.update(self.task, info=f"{info['phase']} ep {info['phase_epoch']} {loss}{val}{test}")
         elif event == "resume":
             console.print(f"[cyan]resuming after epoch {info['epoch']}:[/] {info['run_dir']}")
         elif event == "warning":
