@@ -69,11 +69,16 @@ def pair_names(pairs: torch.Tensor) -> list[str]:
     return [f"{colours[c]} {synthetic.SHAPES[s]}" for s, c in pairs.tolist()]
 
 
-def _pair_labels(scenes: synthetic.Scenes, pairs: torch.Tensor) -> torch.Tensor:
-    """Class index of the first object's (shape, colour) among ``pairs``."""
+def _pair_index(pairs: torch.Tensor) -> torch.Tensor:
+    """``[shapes, colours]`` table of each (shape, colour)'s row in ``pairs`` (-1 where absent)."""
     table = torch.full((len(synthetic.SHAPES), len(synthetic.COLOURS)), -1, dtype=torch.long)
     table[pairs[:, 0], pairs[:, 1]] = torch.arange(len(pairs))
-    return table[scenes.shape[:, 0], scenes.colour[:, 0]]
+    return table
+
+
+def _pair_labels(scenes: synthetic.Scenes, pairs: torch.Tensor) -> torch.Tensor:
+    """Class index of the first object's (shape, colour) among ``pairs``."""
+    return _pair_index(pairs)[scenes.shape[:, 0], scenes.colour[:, 0]]
 
 
 def upstream_images(n: int, seed: int | torch.Generator, size: int = RENDER_SIZE) -> ImageSet:
@@ -89,11 +94,9 @@ SCENE_RADIUS = (0.08, 0.16)  # ... and their radius (capped to fit a cell)
 def upstream_scenes(n: int, gen: torch.Generator, size: int = RENDER_SIZE) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` multi-object scenes of upstream pairs and their ``[n, 48]`` multi-hot of the pairs present."""
     scenes = synthetic.sample_shapes(n, gen, pairs=UPSTREAM_PAIRS, count=SCENE_COUNT, radius=SCENE_RADIUS)
-    table = torch.full((len(synthetic.SHAPES), len(synthetic.COLOURS)), -1, dtype=torch.long)
-    table[UPSTREAM_PAIRS[:, 0], UPSTREAM_PAIRS[:, 1]] = torch.arange(len(UPSTREAM_PAIRS))
     present = torch.zeros(n, len(UPSTREAM_PAIRS))
     rows = torch.arange(n).unsqueeze(1).expand_as(scenes.shape)[scenes.active]
-    present[rows, table[scenes.shape, scenes.colour][scenes.active]] = 1.0
+    present[rows, _pair_index(UPSTREAM_PAIRS)[scenes.shape, scenes.colour][scenes.active]] = 1.0
     return synthetic.render_shapes(scenes, size), present
 
 
