@@ -93,9 +93,9 @@ def test_flows_that_wait_on_each_other_are_an_error_not_a_hang() -> None:
 
 
 TINY_RUN = {
-    "model": "test_vit",
+    "model": "toy-vit",  # random init at 48 px: a slow run takes seconds, so it outlasts scheduling noise
     "pretrained": False,
-    "img_size": 32,
+    "img_size": 48,
     "epochs": 4,
     "batch_size": 40,
     "rungs": [25, 50],  # rung epochs 1 and 2 of 4
@@ -104,14 +104,14 @@ TINY_RUN = {
 
 
 def two_unit_study(out: Path) -> dict:
-    """Two units: 40 training images (fast) and 400 (ten times the steps per epoch), 4 candidates each."""
+    """Two units: 40 training images (fast) and 800 (20 times the steps per epoch), 4 candidates each."""
     return {
         "name": "u",
         "kind": "datasize",
         "tasks": ["toy/digits"],
         "methods": ["linear"],
         "seeds": [42],
-        "datasize": {"sizes": [40, 400], "search": True},
+        "datasize": {"sizes": [40, 800], "search": True},
         "run": {**TINY_RUN, "out_dir": str(out), "search": "halving", "eta": 2},
         "grid": {"linear": {"lr": [5.0, 1.0, 0.5, 0.1], "wd": [0.0]}},
     }
@@ -127,7 +127,7 @@ def test_workers_run_one_units_next_rung_while_another_unit_is_still_on_its_firs
     study = parse_study(two_unit_study(tmp_path / "pool"))
     summaries = run_study(study, ExecutorSpec(workers=2), record)
     fast_second = [t for e, t, c in events if e == "dispatch" and c.train_size == 40 and c.stop_epoch == 2]
-    slow_first = [t for e, t, c in events if e == "finished" and c.train_size == 400 and c.stop_epoch == 1]
+    slow_first = [t for e, t, c in events if e == "finished" and c.train_size == 800 and c.stop_epoch == 1]
     assert len(fast_second) == 2 and len(slow_first) == 4  # 4 -> 2 -> 1 in each unit
     assert min(fast_second) < max(slow_first)  # a barrier across units would start it after the slow rung
     # the sequential reference (every unit's rung together, one run after the other, in this process)
