@@ -78,3 +78,27 @@ def test_position_label_is_the_x_bin_of_a_small_sprite():
     assert scenes.x.min() >= 0.2 and scenes.x.max() <= 0.8
     expected = ((scenes.x[:, 0] - 0.2) / 0.6 * T.POSITION_BINS).long().clamp(0, T.POSITION_BINS - 1)
     assert torch.equal(data.labels, expected) and set(data.labels.tolist()) == set(range(T.POSITION_BINS))
+
+
+@pytest.mark.parametrize("name", sorted(T.TOY_TASKS))
+def test_every_toy_task_names_its_classes_by_label(name):
+    data = load_task_data(RunConfig(task=name, method="ft", train_size=40), 32)
+    names = data.split_info["classes"]
+    assert len(names) == data.num_classes == len(set(names))
+    expected_first = {
+        "toy/shapes-new": T.pair_names(T.NEW_PAIRS)[0],
+        "toy/count": "1 object",
+        "toy/sprites-orientation": "0-45 deg",
+        "toy/sprites-position": "x bin 1 of 8",
+    }
+    assert names[0] == expected_first[name] and names[-1] != names[0]
+
+
+def test_shapes_new_class_names_describe_the_drawn_object():
+    data = T._shapes_new(64, 0)
+    scenes = T.synthetic.sample_shapes(64, 0, pairs=T.NEW_PAIRS, radius=T.SHAPE_RADIUS)
+    names, colours = T.TOY_TASKS["toy/shapes-new"].classes, list(T.synthetic.COLOURS)
+    drawn = [
+        f"{colours[c]} {T.synthetic.SHAPES[s]}" for s, c in zip(scenes.shape[:, 0], scenes.colour[:, 0], strict=True)
+    ]
+    assert [names[y] for y in data.labels.tolist()] == drawn

@@ -158,6 +158,24 @@ def test_poincare_radii_below_one():
     assert (np.diff(radii[order]) >= -1e-12).all()  # monotone in the hyperboloid radius
 
 
+def test_embedding_legend_names_the_classes_from_the_run(trained, tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    from vptstudy.figures import embeddings
+
+    run = tmp_path / "named" / "seed42"
+    shutil.copytree(trained["ft"], run)
+    config = json.loads((run / "config.json").read_text())
+    assert config["resolved"]["split"]["classes"] == [str(d) for d in range(10)]  # digits record their names
+    config["resolved"]["split"]["classes"] = [f"digit {d}" for d in range(10)]
+    (run / "config.json").write_text(json.dumps(config))
+    figures = []
+    monkeypatch.setattr(embeddings, "save_figure", lambda fig, out, formats: figures.append(fig) or [])
+    embedding_figure([run], tmp_path / "tsne", max_points=60)
+    assert [t.get_text() for t in figures[0].legends[0].get_texts()] == [f"digit {d}" for d in range(10)]
+
+
 def test_tsne_renders_and_caches_features(trained, tmp_path):
     events = []
     paths = [trained["ft"], trained["vpt"]]

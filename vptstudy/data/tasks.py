@@ -96,6 +96,7 @@ def _load_digits(spec: TaskSpec, cfg: RunConfig, size: int, progress: Progress |
     )
     train, val, test, info = split_from_pool(spec.name, pool, test, cfg, (800, 200))
     info["cache"] = report
+    info["classes"] = [str(digit) for digit in range(10)]
     return TaskData(spec.name, 10, train, val, test, spec.make_preprocess(size), info)
 
 

@@ -35,6 +35,7 @@ PROTOCOL = (800, 200)
 UPSTREAM_EVAL_SEED = 99_999  # held-out upstream sample; the pretraining stream uses its own seed
 COUNT_MAX = 6
 ORIENTATION_BINS = 8
+ORIENTATION_DEGREES = 360 // ORIENTATION_BINS  # one bin's width
 POSITION_BINS = 8
 # sprites-position draws smaller sprites than the default (0.2-0.32): centres then span 0.2-0.8 of the side (19 px
 # at 32), so a bin is 2.4 px wide rather than 1.4 px; at 1.4 px no method reached twice chance in the mini-study
@@ -145,13 +146,21 @@ class ToyTask:
     make: Callable[[int, int], ImageSet]
     pool_seed: int
     test_seed: int
+    classes: tuple[str, ...]  # class names, by label (config.json's split info; figures show them)
 
 
 TOY_TASKS: dict[str, ToyTask] = {
-    "toy/shapes-new": ToyTask(_shapes_new, 1001, 1002),
-    "toy/count": ToyTask(_count, 2001, 2002),
-    "toy/sprites-orientation": ToyTask(_sprites_orientation, 3001, 3002),
-    "toy/sprites-position": ToyTask(_sprites_position, 4001, 4002),
+    "toy/shapes-new": ToyTask(_shapes_new, 1001, 1002, tuple(pair_names(NEW_PAIRS))),
+    "toy/count": ToyTask(_count, 2001, 2002, tuple(f"{k} object{'s' * (k > 1)}" for k in range(1, COUNT_MAX + 1))),
+    "toy/sprites-orientation": ToyTask(
+        _sprites_orientation,
+        3001,
+        3002,
+        tuple(f"{k * ORIENTATION_DEGREES}-{(k + 1) * ORIENTATION_DEGREES} deg" for k in range(ORIENTATION_BINS)),
+    ),
+    "toy/sprites-position": ToyTask(
+        _sprites_position, 4001, 4002, tuple(f"x bin {k + 1} of {POSITION_BINS}" for k in range(POSITION_BINS))
+    ),
 }
 
 
@@ -194,6 +203,7 @@ def _load(spec: TaskSpec, cfg: RunConfig, size: int, progress: Progress | None) 
     train, val, test, info = split_from_pool(spec.name, pool, test, cfg, PROTOCOL)
     toy = TOY_TASKS[spec.name]
     info["generator"] = {"pool_seed": toy.pool_seed, "test_seed": toy.test_seed, "pool": POOL_SIZE}
+    info["classes"] = list(toy.classes)
     info["cache"] = report
     assert spec.num_classes is not None
     return TaskData(spec.name, spec.num_classes, train, val, test, spec.make_preprocess(size), info)

@@ -150,7 +150,9 @@ def embedding_figure(
         ax.set_title(f"{run.cfg.task}\n{run.label} ({run.path.parent.name})", fontsize=9)
     if legend:
         handles = [Line2D([], [], ls="", marker="o", color=cmap(c)) for c in range(classes)]
-        fig.legend(handles, [str(c) for c in range(classes)], title="class", loc="center right", frameon=False)
+        names = (selected[0].meta.get("resolved", {}).get("split") or {}).get("classes") or []
+        labels = [names[c] if len(names) == classes else str(c) for c in range(classes)]
+        fig.legend(handles, labels, title="class", loc="center right", frameon=False)
     what = "t-SNE" if kind == "tsne" else "hyperbolic UMAP (Poincare disk)"
     fig.suptitle(f"{what} of final CLS features of test images, coloured by class")
     fig.tight_layout(rect=(0, 0, 1 - (0.8 / fig.get_figwidth() if legend else 0), 1))
