@@ -138,7 +138,11 @@ def embedding_figure(
     classes = max(int(r.meta.get("resolved", {}).get("num_classes") or labels.max() + 1) for r in selected)
     cmap = _class_colors(classes)
     legend = classes <= 20
-    fig, axes = new_figure(4.0 * len(selected) + (0.8 if legend else 0), 4.3, ncols=len(selected), squeeze=False)
+    names = (selected[0].meta.get("resolved", {}).get("split") or {}).get("classes") or []
+    class_names = [names[c] if len(names) == classes else str(c) for c in range(classes)]
+    # room for the legend: its marker and padding, plus about 0.075 in per character of the longest name
+    side = 0.5 + 0.075 * max(len(name) for name in class_names) if legend else 0.0
+    fig, axes = new_figure(4.0 * len(selected) + side, 4.3, ncols=len(selected), squeeze=False)
     for ax, run, (xy, labels) in zip(axes[0], selected, points, strict=True):
         ax.scatter(xy[:, 0], xy[:, 1], c=labels, cmap=cmap, vmin=-0.5, vmax=classes - 0.5, s=5, linewidths=0)
         if kind == "umap":
@@ -150,10 +154,8 @@ def embedding_figure(
         ax.set_title(f"{run.cfg.task}\n{run.label} ({run.path.parent.name})", fontsize=9)
     if legend:
         handles = [Line2D([], [], ls="", marker="o", color=cmap(c)) for c in range(classes)]
-        names = (selected[0].meta.get("resolved", {}).get("split") or {}).get("classes") or []
-        labels = [names[c] if len(names) == classes else str(c) for c in range(classes)]
-        fig.legend(handles, labels, title="class", loc="center right", frameon=False)
+        fig.legend(handles, class_names, title="class", loc="center right", frameon=False)
     what = "t-SNE" if kind == "tsne" else "hyperbolic UMAP (Poincare disk)"
     fig.suptitle(f"{what} of final CLS features of test images, coloured by class")
-    fig.tight_layout(rect=(0, 0, 1 - (0.8 / fig.get_figwidth() if legend else 0), 1))
+    fig.tight_layout(rect=(0, 0, 1 - side / fig.get_figwidth(), 1))
     return save_figure(fig, out, formats)
