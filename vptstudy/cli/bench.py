@@ -117,8 +117,6 @@ def bench(opts: BenchOptions = BenchOptions()) -> None:
         return
     from vptstudy.bench import bench as run_bench
     from vptstudy.console import bench_table, console
-    from vptstudy.console import out as stdout
-    from vptstudy.runs import atomic_write_json
 
     cfg = opts.config()
 
@@ -129,16 +127,11 @@ def bench(opts: BenchOptions = BenchOptions()) -> None:
             console.print(f"[dim]real epochs: {info['method']} ({info['epochs']})[/]")
 
     rows = run_bench(cfg, log)
-    stdout.print(bench_table(rows))
-    if json_path is not None:
-        atomic_write_json(json_path, rows)
-        stdout.print(f"wrote {json_path}", soft_wrap=True)
+    _emit(bench_table(rows), rows, json_path)
 
 
 def _startup(cases: tuple[str, ...], step_batch: int, threads: int | None, json_path: Path | None) -> None:
     from vptstudy.console import console, startup_table
-    from vptstudy.console import out as stdout
-    from vptstudy.runs import atomic_write_json
     from vptstudy.startup import CASES, StartupConfig, startup_bench
 
     cfg = StartupConfig(cases=cases or tuple(CASES), step_batch=step_batch, threads=threads or 1)
@@ -147,7 +140,15 @@ def _startup(cases: tuple[str, ...], step_batch: int, threads: int | None, json_
         console.print(f"[dim]startup: {info['case']}, {info['run']}[/]")
 
     rows = startup_bench(cfg, log)
-    stdout.print(startup_table(rows))
+    _emit(startup_table(rows), rows, json_path)
+
+
+def _emit(table: object, rows: list[dict], json_path: Path | None) -> None:
+    """Print a bench's table on stdout and, with ``--out``, write its rows as JSON (atomically)."""
+    from vptstudy.console import out as stdout
+    from vptstudy.runs import atomic_write_json
+
+    stdout.print(table)
     if json_path is not None:
         atomic_write_json(json_path, rows)
         stdout.print(f"wrote {json_path}", soft_wrap=True)
