@@ -42,3 +42,13 @@ def test_hub_weights_random_init_and_missing_files_add_nothing(tmp_path) -> None
     f = tmp_path / "x"
     f.write_bytes(b"abc")
     assert digests.file_sha256(f) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_a_home_relative_weights_path_is_hashed_like_the_file_it_loads(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "w.safetensors").write_bytes(b"first")
+    cfg = RunConfig(task="toy/digits", method="vpt-deep", model="toy-vit", weights="~/w.safetensors")
+    assert digests.weights_file("toy-vit", True, "~/w.safetensors") == tmp_path / "w.safetensors"
+    before = plan(cfg).identity
+    (tmp_path / "w.safetensors").write_bytes(b"other")
+    assert plan(cfg).identity != before

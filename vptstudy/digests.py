@@ -19,7 +19,7 @@ def weights_file(model: str, pretrained: bool, weights: str | None) -> Path | No
     """The file a run's backbone is loaded from: ``weights``, else an embedded backbone's, else None (hub or
     random init)."""
     if weights:
-        return Path(weights)
+        return Path(weights).expanduser()
     return EMBEDDED_WEIGHTS.get(model) if pretrained else None
 
 

@@ -20,6 +20,7 @@ from timm.models.swin_transformer import SwinTransformer
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
+from vptstudy.digests import weights_file
 from vptstudy.errors import UserError
 from vptstudy.models.kept import build_kept
 from vptstudy.models.moco import is_moco_v3, load_moco_v3
@@ -158,12 +159,11 @@ def _stat(path: Path) -> str:
 
 def _weights_identity(name: str, pretrained: bool, weights: str | None) -> str:
     """Which weights a build reads, cheaply (a stat): the file's name, size and mtime; ``random`` for none."""
-    if weights:
-        return _stat(Path(weights).expanduser())
+    local = weights_file(name, pretrained, weights)  # --weights, or an embedded backbone's file
+    if local is not None:
+        return _stat(local)
     if not pretrained:
         return "random"
-    if name in EMBEDDED:
-        return _stat(EMBEDDED[name].weights)
     if not timm.is_model(name.split(".", 1)[0]):
         return "unknown"  # _create raises the user error
     cached = _cached_pretrained_file(name)

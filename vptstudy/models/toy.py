@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from timm.layers import resample_abs_pos_embed
 from timm.models.vision_transformer import VisionTransformer
 
-from vptstudy.digests import EMBEDDED_WEIGHTS
+from vptstudy.digests import EMBEDDED_WEIGHTS, weights_file
 from vptstudy.errors import UserError
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -74,7 +74,7 @@ def create_embedded(
     """Build an embedded backbone with a fresh head; load its shipped (or the given) weights."""
     spec = EMBEDDED[name]
     model = build_toy_vit(num_classes, img_size=img_size, **{k: v for k, v in spec.arch.items() if k != "img_size"})
-    file = Path(weights) if weights else (spec.weights if pretrained else None)
+    file = weights_file(name, pretrained, weights)
     if file is None:
         return model
     if not file.is_file():
