@@ -12,7 +12,6 @@ goes through a callback.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import math
@@ -30,6 +29,7 @@ from timm.models.vision_transformer import VisionTransformer
 
 from vptstudy.data import toy_tasks
 from vptstudy.data.types import IMAGENET_MEAN, IMAGENET_STD, ImageSet
+from vptstudy.digests import file_sha256
 from vptstudy.errors import UserError
 from vptstudy.models import toy
 from vptstudy.optim import decay_groups, warmup_cosine
@@ -124,17 +124,14 @@ def _step_loss(
     batch = toy_tasks.upstream_images(single, stream)
     if heads is None:
         logits = model(normalise(batch.images))
-        return F.cross_entropy(logits, batch.labels), float((logits.detach().argmax(-1) == batch.labels).float().mean())
-    scene_images, present = toy_tasks.upstream_scenes(batch_size - single, stream)
-    images = normalise(torch.cat([batch.images, scene_images]))
-    tokens = model.forward_features(images)
-    logits = model.forward_head(tokens[:single])
-    loss = F.cross_entropy(logits, batch.labels) + heads.loss(tokens, images, slice(single, None), present)
+        loss = F.cross_entropy(logits, batch.labels)
+    else:
+        scene_images, present = toy_tasks.upstream_scenes(batch_size - single, stream)
+        images = normalise(torch.cat([batch.images, scene_images]))
+        tokens = model.forward_features(images)
+        logits = model.forward_head(tokens[:single])
+        loss = F.cross_entropy(logits, batch.labels) + heads.loss(tokens, images, slice(single, None), present)
     return loss, float((logits.detach().argmax(-1) == batch.labels).float().mean())
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def pretrain_toy(cfg: PretrainConfig, callback: Callback = _quiet) -> dict[str, Any]:
@@ -177,7 +174,7 @@ def pretrain_toy(cfg: PretrainConfig, callback: Callback = _quiet) -> dict[str, 
     final_loss, final_acc = evaluate_shipped(weights, cfg.eval_images, toy_tasks.UPSTREAM_EVAL_SEED)
     sample = write_heldout_sample(out / toy.TOY_HELDOUT.name)
     card = _card(cfg, model, weights, curve, final_loss, final_acc, train_seconds, time.perf_counter() - start)
-    objective = scenes_card() if cfg.scenes else "cross-entropy over the 48 classes"
+    objective = scenes_card() if cfg.scenes else f"cross-entropy over the {num_classes} classes"
     card.update(_stages(cfg, previous, train_seconds), objective=objective)
     card["packaged_sample"] = score_packaged_sample(weights, sample)
     tmp = out / (toy.TOY_CARD.name + ".tmp")
@@ -198,7 +195,7 @@ def _start_from(model: VisionTransformer, init: str | None) -> dict[str, Any] | 
     try:
         previous = json.loads(card.read_text())
     except (OSError, ValueError):
-        return {"weights": {"sha256": _sha256(Path(init))}}
+        return {"weights": {"sha256": file_sha256(Path(init))}}
     return previous if isinstance(previous, dict) else None
 
 
@@ -284,7 +281,7 @@ def _card(
             "file": weights.name,
             "dtype": "float16",
             "bytes": weights.stat().st_size,
-            "sha256": _sha256(weights),
+            "sha256": file_sha256(weights),
             "upstream_head": f"stored as {toy.UPSTREAM_HEAD}* ({len(toy_tasks.UPSTREAM_PAIRS)} classes); "
             "--model toy-vit ignores it and builds a fresh head",
         },

@@ -17,7 +17,9 @@ import torch.nn.functional as F
 from timm.models.vision_transformer import VisionTransformer
 from torch import Tensor, nn
 
-PRESENCE_WEIGHT = 5.0  # BCE over 48 mostly-zero outputs is small; x5 puts it on the scale of the class loss
+from vptstudy.data import toy_tasks
+
+PRESENCE_WEIGHT = 5.0  # BCE over 48 mostly-zero outputs (one per pair) is small; x5 puts it near the class loss
 PIXEL_POOL = 2  # target pixels: 2x2 means, so an 8x8 patch gives 4x4x3 = 48 values
 
 
@@ -51,13 +53,13 @@ class SceneHeads(nn.Module):
 
 def scenes_card() -> dict[str, object]:
     """What the card says about a ``--scenes`` stage."""
-    from vptstudy.data import toy_tasks
-
+    pairs = len(toy_tasks.UPSTREAM_PAIRS)
     return {
-        "classification": "cross-entropy over the 48 classes on the first half of each batch (one object)",
+        "classification": f"cross-entropy over the {pairs} classes on the first half of each batch (one object)",
         "scenes": f"second half: {toy_tasks.SCENE_COUNT[0]}-{toy_tasks.SCENE_COUNT[1]} objects of upstream pairs, "
         f"radius {toy_tasks.SCENE_RADIUS[0]}-{toy_tasks.SCENE_RADIUS[1]}, in distinct cells of a 3x3 grid",
-        "presence": f"{PRESENCE_WEIGHT:g} x binary cross-entropy: which of the 48 pairs a scene holds (class token)",
+        "presence": f"{PRESENCE_WEIGHT:g} x binary cross-entropy: which of the {pairs} pairs a scene holds "
+        "(class token)",
         "pixels": f"mean squared error: each patch's {PIXEL_POOL}x{PIXEL_POOL}-pooled normalised pixels from its "
         "own token, on every image",
         "heads": "both auxiliary heads are linear and are not saved",

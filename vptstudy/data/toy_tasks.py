@@ -77,6 +77,9 @@ def _pair_index(pairs: torch.Tensor) -> torch.Tensor:
     return table
 
 
+UPSTREAM_INDEX = _pair_index(UPSTREAM_PAIRS)
+
+
 def _pair_labels(scenes: synthetic.Scenes, pairs: torch.Tensor) -> torch.Tensor:
     """Class index of the first object's (shape, colour) among ``pairs``."""
     return _pair_index(pairs)[scenes.shape[:, 0], scenes.colour[:, 0]]
@@ -97,7 +100,7 @@ def upstream_scenes(n: int, gen: torch.Generator, size: int = RENDER_SIZE) -> tu
     scenes = synthetic.sample_shapes(n, gen, pairs=UPSTREAM_PAIRS, count=SCENE_COUNT, radius=SCENE_RADIUS)
     present = torch.zeros(n, len(UPSTREAM_PAIRS))
     rows = torch.arange(n).unsqueeze(1).expand_as(scenes.shape)[scenes.active]
-    present[rows, _pair_index(UPSTREAM_PAIRS)[scenes.shape, scenes.colour][scenes.active]] = 1.0
+    present[rows, UPSTREAM_INDEX[scenes.shape, scenes.colour][scenes.active]] = 1.0
     return synthetic.render_shapes(scenes, size), present
 
 
@@ -209,14 +212,14 @@ def _load(spec: TaskSpec, cfg: RunConfig, size: int, progress: Progress | None) 
     return TaskData(spec.name, spec.num_classes, train, val, test, spec.make_preprocess(size), info)
 
 
-def _register(name: str, disparity: str, num_classes: int, summary: str) -> None:
+def _register(name: str, disparity: str, summary: str) -> None:
     data, task = TOY_QUADRANTS[name]
     register(
         TaskSpec(
             name,
             "toy",
             disparity,
-            num_classes,
+            len(TOY_TASKS[name].classes),
             ("procedural",),
             "resize",
             f"{summary} [{data}, {task}]; pool {POOL_SIZE} (800/200), test {TEST_SIZE}",
@@ -226,17 +229,15 @@ def _register(name: str, disparity: str, num_classes: int, summary: str) -> None
     )
 
 
-_register("toy/shapes-new", "low", len(NEW_PAIRS), "16 shape/colour pairs held out from pretraining")
-_register("toy/count", "high", COUNT_MAX, f"count 1-{COUNT_MAX} small shapes (label = count - 1)")
+_register("toy/shapes-new", "low", f"{len(NEW_PAIRS)} shape/colour pairs held out from pretraining")
+_register("toy/count", "high", f"count 1-{COUNT_MAX} small shapes (label = count - 1)")
 _register(
     "toy/sprites-orientation",
     "high",
-    ORIENTATION_BINS,
-    f"orientation of a white sprite on black, {ORIENTATION_BINS} bins of 45 degrees",
+    f"orientation of a white sprite on black, {ORIENTATION_BINS} bins of {ORIENTATION_DEGREES} degrees",
 )
 _register(
     "toy/sprites-position",
     "high",
-    POSITION_BINS,
     f"x position of a white sprite (radius {POSITION_RADIUS[0]}-{POSITION_RADIUS[1]}) on black, {POSITION_BINS} bins",
 )

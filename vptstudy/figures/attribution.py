@@ -116,10 +116,6 @@ def _normalised(m: np.ndarray, q: float = 99.0) -> np.ndarray:
     return np.clip(m / top, 0, 1) if top > 0 else np.zeros_like(m)
 
 
-def _class_name(names: list[str] | None, y: int) -> str:
-    return names[y] if names and 0 <= y < len(names) else str(y)
-
-
 def check_pair(pair: list[Run]) -> str:
     """The task of two runs that can be compared image by image; a :class:`UserError` otherwise."""
     for run in pair:
@@ -196,8 +192,7 @@ def attribution_figure(
             m = gradcam(model, x, y) if kind == "gradcam" else integrated_gradients(model, x, y, ig_steps)
             maps[(kind, i)] = m.float().cpu().numpy()
     shown = (x * chosen.std / 255 + chosen.mean / 255).clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
-    names = (pair[0].meta.get("resolved", {}).get("split") or {}).get("classes")
-    return _render(pair, shown, index, labels, preds, maps, kinds, selection, target, names, out, formats)
+    return _render(pair, shown, index, labels, preds, maps, kinds, selection, target, out, formats)
 
 
 def _render(
@@ -210,7 +205,6 @@ def _render(
     kinds: Sequence[str],
     selection: str,
     target: str,
-    names: list[str] | None,
     out: str | Path,
     formats: Sequence[str],
 ) -> list[Path]:
@@ -222,11 +216,11 @@ def _render(
     for r, idx in enumerate(index.tolist()):
         y = int(labels[idx])
         marks = [
-            f"{p.cfg.method}: {_class_name(names, int(pr[idx]))} {'✓' if int(pr[idx]) == y else '✗'}"
+            f"{p.cfg.method}: {pair[0].class_name(int(pr[idx]))} {'✓' if int(pr[idx]) == y else '✗'}"
             for p, pr in zip(pair, preds, strict=True)
         ]
         axes[r, 0].imshow(shown[r], interpolation="nearest")
-        axes[r, 0].set_ylabel(f"#{idx} label {_class_name(names, y)}\n" + "\n".join(marks), fontsize=8)
+        axes[r, 0].set_ylabel(f"#{idx} label {pair[0].class_name(y)}\n" + "\n".join(marks), fontsize=8)
         c = 1
         for kind in kinds:
             for i in (0, 1):

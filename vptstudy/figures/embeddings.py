@@ -138,8 +138,7 @@ def embedding_figure(
     classes = max(int(r.meta.get("resolved", {}).get("num_classes") or labels.max() + 1) for r in selected)
     cmap = _class_colors(classes)
     legend = classes <= 20
-    names = (selected[0].meta.get("resolved", {}).get("split") or {}).get("classes") or []
-    class_names = [names[c] if len(names) == classes else str(c) for c in range(classes)]
+    class_names = [selected[0].class_name(c) for c in range(classes)]
     # room for the legend: its marker and padding, plus about 0.075 in per character of the longest name
     side = 0.5 + 0.075 * max(len(name) for name in class_names) if legend else 0.0
     fig, axes = new_figure(4.0 * len(selected) + side, 4.3, ncols=len(selected), squeeze=False)

@@ -22,6 +22,11 @@ class Run(RunDir):
         regime = runs.split_name(self.cfg)
         return f"{self.cfg.method} seed{self.cfg.seed}" + ("" if regime in ("tune", "final") else f" {regime}")
 
+    def class_name(self, label: int) -> str:
+        """The name the task recorded for ``label`` (config.json's split info), else the number."""
+        names = (self.meta.get("resolved", {}).get("split") or {}).get("classes") or []
+        return str(names[label]) if 0 <= label < len(names) else str(label)
+
 
 def find_runs(paths: Iterable[str | Path], complete: bool = False, corrupt: list[str] | None = None) -> list[Run]:
     """Every run directory at or under ``paths`` (sorted, no duplicates); ``complete`` keeps finished ones only.
