@@ -80,6 +80,19 @@ def test_position_label_is_the_x_bin_of_a_small_sprite():
     assert torch.equal(data.labels, expected) and set(data.labels.tolist()) == set(range(T.POSITION_BINS))
 
 
+def test_scale_label_is_the_radius_bin_of_a_sprite_on_black():
+    assert (T.SCALE_RADIUS, T.SCALE_BINS) == ((0.08, 0.36), 4)  # bins 0.07 of the side (2.2 px of radius at 32)
+    data = T._sprites_scale(512, 0)
+    scenes = T.synthetic.sample_sprites(512, 0, radius=T.SCALE_RADIUS)
+    expected = ((scenes.radius[:, 0] - 0.08) / 0.28 * 4).long().clamp(0, 3)
+    assert torch.equal(data.labels, expected) and set(data.labels.tolist()) == {0, 1, 2, 3}
+    # larger bins draw more white pixels: the label is the sprite's size, whatever its shape or place
+    ink = (data.images[:, 0] > 0).sum(dim=(1, 2)).float()
+    means = [ink[data.labels == k].mean().item() for k in range(4)]
+    assert means == sorted(means) and means[3] > 4 * means[0]
+    assert set(data.images.unique().tolist()) == {0, 255}
+
+
 @pytest.mark.parametrize("name", sorted(T.TOY_TASKS))
 def test_every_toy_task_names_its_classes_by_label(name):
     data = load_task_data(RunConfig(task=name, method="ft", train_size=40), 32)
@@ -90,6 +103,7 @@ def test_every_toy_task_names_its_classes_by_label(name):
         "toy/count": "1 object",
         "toy/sprites-orientation": "0-45 deg",
         "toy/sprites-position": "x bin 1 of 8",
+        "toy/sprites-scale": "radius 0.08-0.15",
     }
     assert names[0] == expected_first[name] and names[-1] != names[0]
 

@@ -4,8 +4,8 @@ Upstream: classify the (shape, colour) pair of one shape from :mod:`vptstudy.dat
 backgrounds, sizes, positions and orientations; 48 of the 8 x 8 pairs are upstream classes. The other 16 pairs
 (every shape with two colours, every colour with two shapes) never appear upstream and make ``toy/shapes-new``.
 A ``pretrain-toy --scenes`` stage adds multi-object scenes of the upstream pairs (:func:`upstream_scenes`), whose
-targets are the pairs present and each patch's pixels (:mod:`vptstudy.pretrain_scenes`), never a count or a
-position.
+targets are the pairs present and each patch's pixels (:mod:`vptstudy.pretrain_scenes`), never a count, a
+position or a size.
 
 Downstream tasks cover the four quadrants of the paper's Figure 1 (:data:`TOY_QUADRANTS`). Each has a fixed,
 seeded train+val pool and test set, rendered at 32x32 (then resized to the model input), and follows the
@@ -18,6 +18,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 
 import torch
 
@@ -40,6 +41,10 @@ POSITION_BINS = 8
 # sprites-position draws smaller sprites than the default (0.2-0.32): centres then span 0.2-0.8 of the side (19 px
 # at 32), so a bin is 2.4 px wide rather than 1.4 px; at 1.4 px no method reached twice chance in the mini-study
 POSITION_RADIUS = (0.12, 0.2)
+# sprites-scale: 4 radius bins, 0.07 of the side each (2.2 px at 32); centres span 0.36-0.64 so the largest fits.
+# Upstream draws its sizes at random, so size is a factor it learns to ignore, as it does position
+SCALE_BINS = 4
+SCALE_RADIUS = (0.08, 0.36)
 SHAPE_RADIUS = (0.16, 0.34)  # one-object scenes (upstream, shapes-new): at least ~10 px across at 32x32
 ORIENTATION_SPRITES = ("heart", "arrow", "ell")  # no rotational symmetry, so every angle is visible
 
@@ -51,6 +56,7 @@ TOY_QUADRANTS: dict[str, tuple[str, str]] = {
     "toy/count": (SIMILAR_DATA, DIFFERENT_TASK),
     "toy/sprites-orientation": (DIFFERENT_DATA, DIFFERENT_TASK),
     "toy/sprites-position": (DIFFERENT_DATA, DIFFERENT_TASK),
+    "toy/sprites-scale": (DIFFERENT_DATA, DIFFERENT_TASK),
 }
 
 
@@ -142,6 +148,18 @@ def _sprites_position(n: int, seed: int) -> ImageSet:
     return ImageSet(synthetic.render_sprites(scenes, RENDER_SIZE), bins)
 
 
+def _scale_edges() -> list[float]:
+    lo, hi = SCALE_RADIUS
+    return [lo + (hi - lo) * k / SCALE_BINS for k in range(SCALE_BINS + 1)]
+
+
+def _sprites_scale(n: int, seed: int) -> ImageSet:
+    scenes = synthetic.sample_sprites(n, seed, radius=SCALE_RADIUS)
+    lo, hi = SCALE_RADIUS
+    bins = ((scenes.radius[:, 0] - lo) / (hi - lo) * SCALE_BINS).long().clamp(0, SCALE_BINS - 1)
+    return ImageSet(synthetic.render_sprites(scenes, RENDER_SIZE), bins)
+
+
 @dataclass(frozen=True)
 class ToyTask:
     """How a toy task's images are made: a generator of ``(n, seed) -> ImageSet`` and its fixed seeds."""
@@ -163,6 +181,9 @@ TOY_TASKS: dict[str, ToyTask] = {
     ),
     "toy/sprites-position": ToyTask(
         _sprites_position, 4001, 4002, tuple(f"x bin {k + 1} of {POSITION_BINS}" for k in range(POSITION_BINS))
+    ),
+    "toy/sprites-scale": ToyTask(
+        _sprites_scale, 5001, 5002, tuple(f"radius {a:.2f}-{b:.2f}" for a, b in pairwise(_scale_edges()))
     ),
 }
 
@@ -240,4 +261,9 @@ _register(
     "toy/sprites-position",
     "high",
     f"x position of a white sprite (radius {POSITION_RADIUS[0]}-{POSITION_RADIUS[1]}) on black, {POSITION_BINS} bins",
+)
+_register(
+    "toy/sprites-scale",
+    "high",
+    f"size of a white sprite on black (radius {SCALE_RADIUS[0]}-{SCALE_RADIUS[1]} of the side), {SCALE_BINS} bins",
 )
