@@ -14,7 +14,7 @@ def test_quick_demo_runs_offline_and_writes_report_and_figures(tmp_path, no_netw
     res = run_cli(["demo", "--quick", "--out-dir", str(out), "--publish", str(tmp_path / "pub")], capsys, monkeypatch)
     assert res.code == 0, res.err
     report = (out / "report.md").read_text()
-    for task in ("toy/shapes-new", "toy/sprites-position"):
+    for task in ("toy/shapes-new", "toy/sprites-scale"):
         assert task in report
     assert "Agreement with the paper" in report and "Quadrants by measured distance" in report
     figures = {p.name for p in (out / "figures").iterdir()}

@@ -28,7 +28,7 @@ from vptstudy.sweep import run_studies
 # package data, so an installed vptstudy (not only a checkout) runs the demo; studies/demo*.toml are copies of these
 STUDIES_DIR = Path(__file__).resolve().parent / "assets" / "studies"
 FT, VPT = "ft", "vpt-deep"
-QUICK_TASKS = ("toy/shapes-new", "toy/sprites-position")  # one similar-data and one different-data task
+QUICK_TASKS = ("toy/shapes-new", "toy/sprites-scale")  # one similar-data and one different-data task
 QUICK_METHODS = (FT, VPT)
 Callback = Callable[[str, dict[str, Any]], None]
 # {task: {method: {seed: final test accuracy}}}
