@@ -190,6 +190,10 @@ BAD_INPUTS = {
         ["--task", "toy/digits", "--method", "ft", "--model", "test_vit", "--weights", "/no/w.pth"],
         "weights file '/no/w.pth' not found",
     ),
+    "missing toy weights": (
+        ["--task", "toy/digits", "--method", "ft", "--model", "toy-vit", "--weights", "/no/t.safetensors"],
+        "weights file '/no/t.safetensors' not found (--weights): pass an existing .safetensors file",
+    ),
     "missing data root": (
         ["--task", "folder", "--method", "ft", "--data-root", "/no/such/dir"],
         "image folder '/no/such/dir' not found",

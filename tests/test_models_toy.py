@@ -88,3 +88,10 @@ def test_weights_without_upstream_head_are_refused(tmp_path):
     toy.save_weights(toy.build_toy_vit(3), path)
     with pytest.raises(UserError, match="no upstream head"):
         toy.load_upstream_head(toy.build_toy_vit(48), path)
+
+
+def test_missing_shipped_weights_say_how_to_get_them_back(tmp_path, monkeypatch):
+    monkeypatch.setattr(toy, "weights_file", lambda name, pretrained, weights: tmp_path / "gone.safetensors")
+    with pytest.raises(UserError, match="the shipped weights of 'toy-vit' are missing") as err:
+        toy.create_embedded("toy-vit", 10)
+    assert "reinstall vptstudy" in str(err.value) and "--no-pretrained" in str(err.value)

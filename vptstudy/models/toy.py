@@ -77,11 +77,17 @@ def create_embedded(
     file = weights_file(name, pretrained, weights)
     if file is None:
         return model
+    if not file.is_file() and weights is not None:
+        raise UserError(
+            f"weights file {str(file)!r} not found",
+            "--weights",
+            "pass an existing .safetensors file (`vptstudy pretrain-toy` writes one)",
+        )
     if not file.is_file():
         raise UserError(
-            f"weights of {name!r} not found",
+            f"the shipped weights of {name!r} are missing",
             str(file),
-            "rebuild them with `vptstudy pretrain-toy`, or pass --no-pretrained",
+            "reinstall vptstudy, rebuild them with `vptstudy pretrain-toy`, or pass --no-pretrained",
         )
     try:
         state = {k: v.float() for k, v in load_file(str(file)).items()}
