@@ -84,13 +84,21 @@ def test_scale_label_is_the_radius_bin_of_a_sprite_on_black():
     assert (T.SCALE_RADIUS, T.SCALE_BINS) == ((0.08, 0.36), 4)  # bins 0.07 of the side (2.2 px of radius at 32)
     data = T._sprites_scale(512, 0)
     scenes = T.synthetic.sample_sprites(512, 0, radius=T.SCALE_RADIUS)
-    expected = ((scenes.radius[:, 0] - 0.08) / 0.28 * 4).long().clamp(0, 3)
-    assert torch.equal(data.labels, expected) and set(data.labels.tolist()) == {0, 1, 2, 3}
-    # larger bins draw more white pixels: the label is the sprite's size, whatever its shape or place
-    ink = (data.images[:, 0] > 0).sum(dim=(1, 2)).float()
-    means = [ink[data.labels == k].mean().item() for k in range(4)]
-    assert means == sorted(means) and means[3] > 4 * means[0]
+    r = scenes.radius[:, 0]
+    # the label is the bin "radius a-b" (a <= r < b) that its class name states
+    names = T.TOY_TASKS["toy/sprites-scale"].classes
+    edges = [tuple(float(v) for v in name.removeprefix("radius ").split("-")) for name in names]
+    assert edges == [(0.08, 0.15), (0.15, 0.22), (0.22, 0.29), (0.29, 0.36)]
+    for k, (a, b) in enumerate(edges):
+        assert bool(((r[data.labels == k] >= a - 1e-6) & (r[data.labels == k] < b + 1e-6)).all()), k
+    assert set(data.labels.tolist()) == {0, 1, 2, 3}
     assert set(data.images.unique().tolist()) == {0, 255}
+    # the radius bounds the sprite (its enclosing disc); for each shape a larger bin draws more white pixels
+    ink = (data.images[:, 0] > 0).sum(dim=(1, 2)).float()
+    shape = scenes.shape[:, 0]
+    for s in shape.unique().tolist():
+        means = [ink[(shape == s) & (data.labels == k)].mean().item() for k in range(4)]
+        assert means == sorted(means) and means[3] > 4 * means[0], (T.synthetic.SPRITES[s], means)
 
 
 @pytest.mark.parametrize("name", sorted(T.TOY_TASKS))

@@ -94,4 +94,16 @@ def test_missing_shipped_weights_say_how_to_get_them_back(tmp_path, monkeypatch)
     monkeypatch.setattr(toy, "weights_file", lambda name, pretrained, weights: tmp_path / "gone.safetensors")
     with pytest.raises(UserError, match="the shipped weights of 'toy-vit' are missing") as err:
         toy.create_embedded("toy-vit", 10)
-    assert "reinstall vptstudy" in str(err.value) and "--no-pretrained" in str(err.value)
+    message = str(err.value)
+    assert "reinstall vptstudy (in a clone: `git checkout vptstudy/assets/`)" in message
+    assert "pretrain-toy` stages that toy_vit.json records" in message and "--no-pretrained" in message
+
+
+def test_damaged_shipped_weights_name_the_file_not_the_flag(tmp_path, monkeypatch):
+    bad = tmp_path / "toy_vit.safetensors"
+    bad.write_bytes(b"not a safetensors file")
+    monkeypatch.setattr(toy, "weights_file", lambda name, pretrained, weights: bad)
+    with pytest.raises(UserError, match=r"cannot read weights") as err:
+        toy.create_embedded("toy-vit", 10)
+    assert f"({bad})" in str(err.value) and "--weights" not in str(err.value)
+    assert "reinstall vptstudy or pass --no-pretrained" in str(err.value)

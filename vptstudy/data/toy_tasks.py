@@ -41,8 +41,9 @@ POSITION_BINS = 8
 # sprites-position draws smaller sprites than the default (0.2-0.32): centres then span 0.2-0.8 of the side (19 px
 # at 32), so a bin is 2.4 px wide rather than 1.4 px; at 1.4 px no method reached twice chance in the mini-study
 POSITION_RADIUS = (0.12, 0.2)
-# sprites-scale: 4 radius bins, 0.07 of the side each (2.2 px at 32); centres span 0.36-0.64 so the largest fits.
-# Upstream draws its sizes at random, so size is a factor it learns to ignore, as it does position
+# sprites-scale: 4 bins of the radius of the sprite's bounding disc, 0.07 of the side each (2.2 px at 32); centres
+# span 0.36-0.64 so the largest fits. Visible size also depends on the shape (a thin arrow inks less than a square
+# of the same radius). Upstream draws its sizes at random, so size is a factor it learns to ignore, as it does position
 SCALE_BINS = 4
 SCALE_RADIUS = (0.08, 0.36)
 SHAPE_RADIUS = (0.16, 0.34)  # one-object scenes (upstream, shapes-new): at least ~10 px across at 32x32
@@ -265,5 +266,6 @@ _register(
 _register(
     "toy/sprites-scale",
     "high",
-    f"size of a white sprite on black (radius {SCALE_RADIUS[0]}-{SCALE_RADIUS[1]} of the side), {SCALE_BINS} bins",
+    f"radius of a white sprite's bounding disc on black ({SCALE_RADIUS[0]}-{SCALE_RADIUS[1]} of the side), "
+    f"{SCALE_BINS} bins",
 )

@@ -77,7 +77,7 @@ def create_embedded(
     file = weights_file(name, pretrained, weights)
     if file is None:
         return model
-    if not file.is_file() and weights is not None:
+    if not file.is_file() and weights:
         raise UserError(
             f"weights file {str(file)!r} not found",
             "--weights",
@@ -87,15 +87,18 @@ def create_embedded(
         raise UserError(
             f"the shipped weights of {name!r} are missing",
             str(file),
-            "reinstall vptstudy, rebuild them with `vptstudy pretrain-toy`, or pass --no-pretrained",
+            "reinstall vptstudy (in a clone: `git checkout vptstudy/assets/`), rerun the `vptstudy pretrain-toy` "
+            f"stages that {spec.card.name} records, or pass --no-pretrained",
         )
     try:
         state = {k: v.float() for k, v in load_file(str(file)).items()}
     except Exception as exc:  # safetensors raises several types for a bad file
         raise UserError(
             f"cannot read weights {str(file)!r}: {exc}",
-            "--weights",
-            "pass a safetensors file written by vptstudy pretrain-toy",
+            "--weights" if weights else str(file),
+            "pass a safetensors file written by vptstudy pretrain-toy"
+            if weights
+            else "the shipped file is damaged: reinstall vptstudy or pass --no-pretrained",
         ) from exc
     state = {k: v for k, v in state.items() if not k.startswith(("head.", UPSTREAM_HEAD))}
     if "pos_embed" in state and state["pos_embed"].shape != model.pos_embed.shape:
