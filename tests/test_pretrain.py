@@ -56,3 +56,15 @@ def test_a_later_stage_starts_from_the_given_weights_and_records_every_stage(tmp
     assert card3["train_seconds_all_stages"] == pytest.approx(total, rel=1e-9)
     with pytest.raises(UserError, match="not found"):
         PretrainConfig(init=str(tmp_path / "missing.safetensors"))
+
+
+def test_an_init_under_home_is_expanded_like_weights(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    tiny = dict(batch_size=8, warmup_steps=0, eval_images=32, curve_every=1, curve_images=16)
+    card1 = pretrain_toy(PretrainConfig(steps=1, out_dir=str(tmp_path / "one"), **tiny))
+    card2 = pretrain_toy(
+        PretrainConfig(steps=1, init="~/one/toy_vit.safetensors", out_dir=str(tmp_path / "two"), **tiny)
+    )
+    # the card beside the ~ path was read: both stages are recorded, and the init's digest is the first card's
+    assert card2["stages"] == [card1["command"], card2["command"]]
+    assert card2["init"]["sha256"] == card1["weights"]["sha256"]

@@ -29,7 +29,7 @@ from timm.models.vision_transformer import VisionTransformer
 
 from vptstudy.data import toy_tasks
 from vptstudy.data.types import IMAGENET_MEAN, IMAGENET_STD, ImageSet
-from vptstudy.digests import file_sha256
+from vptstudy.digests import file_sha256, weights_file
 from vptstudy.errors import UserError
 from vptstudy.models import toy
 from vptstudy.optim import decay_groups, warmup_cosine
@@ -67,7 +67,7 @@ class PretrainConfig:
             raise UserError(f"invalid warmup {self.warmup_steps}", "--warmup-steps", f"use 0 to {self.steps - 1}")
         if not self.lr > 0 or self.weight_decay < 0:
             raise UserError("invalid lr / weight decay", "--lr/--wd", "use lr > 0 and weight decay >= 0")
-        if self.init is not None and not Path(self.init).is_file():
+        if self.init is not None and not weights_file(toy.TOY_NAME, True, self.init).is_file():
             raise UserError(
                 f"weights {self.init!r} not found", "--init", "pass a toy_vit.safetensors written by pretrain-toy"
             )
@@ -191,11 +191,11 @@ def _start_from(model: VisionTransformer, init: str | None) -> dict[str, Any] | 
     source = toy.create_embedded(toy.TOY_NAME, len(toy_tasks.UPSTREAM_PAIRS), weights=init)
     toy.load_upstream_head(source, init)
     model.load_state_dict(source.state_dict())
-    card = Path(init).with_name(toy.TOY_CARD.name)
+    path = weights_file(toy.TOY_NAME, True, init)  # ~ expanded, as create_embedded loaded it
     try:
-        previous = json.loads(card.read_text())
+        previous = json.loads(path.with_name(toy.TOY_CARD.name).read_text())
     except (OSError, ValueError):
-        return {"weights": {"sha256": file_sha256(Path(init))}}
+        return {"weights": {"sha256": file_sha256(path)}}
     return previous if isinstance(previous, dict) else None
 
 

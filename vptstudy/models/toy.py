@@ -77,16 +77,17 @@ def create_embedded(
     file = weights_file(name, pretrained, weights)
     if file is None:
         return model
+    where = "--weights" if weights else str(file)  # the user's file, or the one the package ships
     if not file.is_file() and weights:
         raise UserError(
             f"weights file {str(file)!r} not found",
-            "--weights",
+            where,
             "pass an existing .safetensors file (`vptstudy pretrain-toy` writes one)",
         )
     if not file.is_file():
         raise UserError(
             f"the shipped weights of {name!r} are missing",
-            str(file),
+            where,
             "reinstall vptstudy (in a clone: `git checkout vptstudy/assets/`), rerun the `vptstudy pretrain-toy` "
             f"stages that {spec.card.name} records, or pass --no-pretrained",
         )
@@ -95,7 +96,7 @@ def create_embedded(
     except Exception as exc:  # safetensors raises several types for a bad file
         raise UserError(
             f"cannot read weights {str(file)!r}: {exc}",
-            "--weights" if weights else str(file),
+            where,
             "pass a safetensors file written by vptstudy pretrain-toy"
             if weights
             else "the shipped file is damaged: reinstall vptstudy or pass --no-pretrained",
@@ -111,7 +112,7 @@ def create_embedded(
     if bad_missing or unexpected:
         raise UserError(
             f"weights {str(file)!r} do not fit {name!r}",
-            "--weights",
+            where,
             f"missing {bad_missing[:3]}, unexpected {list(unexpected)[:3]}",
         )
     return model
@@ -139,7 +140,7 @@ def save_weights(model: VisionTransformer, path: Path, keep_head: bool = False) 
 
 def load_upstream_head(model: VisionTransformer, weights: str | Path | None = None) -> None:
     """Put the stored pretraining classifier (``upstream_head.*``) into ``model.head``; shapes must match."""
-    file = Path(weights) if weights else TOY_WEIGHTS
+    file = weights_file(TOY_NAME, True, str(weights) if weights else None)
     head = {
         k.removeprefix(UPSTREAM_HEAD): v.float() for k, v in load_file(str(file)).items() if k.startswith(UPSTREAM_HEAD)
     }
