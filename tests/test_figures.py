@@ -292,3 +292,21 @@ def test_ft_is_drawn_above_ft_then_pt_whose_first_phase_repeats_it(tmp_path):
     z = {line.get_label(): line.get_zorder() for line in ax.get_lines() if not line.get_label().startswith("_")}
     plt.close(fig)
     assert z["ft"] > z["ft-then-pt"]  # otherwise the identical FT phase hides FT's line
+
+
+def test_a_panel_with_many_runs_keeps_one_legend_entry_per_method(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from vptstudy.figures.curves import _draw_task
+
+    e = np.arange(12)
+    falling, rising = list(1 + np.exp(-e)), list(0.8 + np.exp(-e / 3) + np.where(e > 5, 0.1 * (e - 5), 0))
+    for seed in (42, 43, 44):
+        write_curve(fake_run(tmp_path, "toy/digits", "ft", seed=seed), falling, rising if seed == 43 else falling)
+        write_curve(fake_run(tmp_path, "toy/digits", "vpt-deep", seed=seed), falling, falling)
+    fig, ax = plt.subplots()
+    _draw_task(ax, "toy/digits", find_runs([tmp_path]), "linear")
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    plt.close(fig)
+    # six runs, two colours: the legend names the methods, how many runs each draws and how many overfit
+    assert labels == ["ft (3 runs, 1 overfit)", "vpt-deep (3 runs)", "train", "test"]

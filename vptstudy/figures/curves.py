@@ -1,6 +1,7 @@
 """Loss curves (paper Figures 5, 6, 9-13): train loss solid, test loss dashed, one colour per method, one panel
 per task. Two-phase runs (FT-then-PT) are drawn over all their epochs with the phase boundary marked; a run the
-overfitting detector flags gets a triangle at its test-loss minimum and "overfits" in its legend entry.
+overfitting detector flags gets a triangle at its test-loss minimum. The legend has one entry per method: its run
+count and how many of them overfit.
 """
 
 from __future__ import annotations
@@ -41,6 +42,13 @@ def phase_boundaries(rows: list[dict[str, Any]]) -> list[tuple[float, str, str]]
     return marks
 
 
+def _method_label(method: str, runs: int, overfit: int) -> str:
+    """A method's legend entry: its name, how many runs it draws, and how many of them overfit."""
+    if runs <= 1:
+        return method + (" (overfits)" if overfit else "")
+    return f"{method} ({runs} runs" + (f", {overfit} overfit)" if overfit else ")")
+
+
 def _draw_task(ax: Axes, task: str, task_runs: list[Run], scale: str) -> None:
     methods = method_order(r.cfg.method for r in task_runs)
     per_method = {m: [r for r in task_runs if r.cfg.method == m] for m in methods}
@@ -49,17 +57,22 @@ def _draw_task(ax: Axes, task: str, task_runs: list[Run], scale: str) -> None:
         color = method_color(method, index)
         # earlier methods on top: FT-then-PT's first phase repeats FT's run (reused), and would hide FT's line
         z = 2 + len(methods) - index
-        for k, run in enumerate(per_method[method]):
-            rows = run.metrics()
-            if not rows:
-                continue
+        curves = [(rows, overfitting_verdict(rows)) for rows in (run.metrics() for run in per_method[method]) if rows]
+        # one legend entry per method: a method's runs share its colour, so per-run entries could not be told apart
+        label = _method_label(method, len(curves), sum(v.overfits for _, v in curves))
+        for k, (rows, verdict) in enumerate(curves):
             epochs = [r["epoch"] for r in rows]
             alpha = 1.0 if k == 0 else 0.6
-            verdict = overfitting_verdict(rows)
-            label = method if len(per_method[method]) == 1 else run.label
-            if verdict.overfits:
-                label += " (overfits)"
-            ax.plot(epochs, _values(rows, "train_loss"), "-", color=color, alpha=alpha, lw=1.4, label=label, zorder=z)
+            ax.plot(
+                epochs,
+                _values(rows, "train_loss"),
+                "-",
+                color=color,
+                alpha=alpha,
+                lw=1.4,
+                label=label if k == 0 else "_",
+                zorder=z,
+            )
             ax.plot(epochs, _values(rows, "test_loss"), "--", color=color, alpha=alpha, lw=1.4, zorder=z)
             if verdict.overfits and verdict.min_epoch is not None:
                 ax.plot([verdict.min_epoch], [verdict.min_test_loss], "v", color=color, ms=7, mec="black", mew=0.5)
