@@ -117,6 +117,24 @@ def test_study_whose_runs_fail_exits_nonzero_saying_how_many(tmp_path, capsys, m
     assert "vptstudy: run failed: study s: 2 of 2 final runs did not finish (2 skipped)" in res.err
 
 
+def test_study_whose_search_finds_nothing_says_why_on_stderr(tmp_path, capsys, monkeypatch):
+    path = tmp_path / "s.toml"
+    run = {**TINY_RUN, "out_dir": str(tmp_path / "runs"), "data_root": str(tmp_path / "nowhere")}
+    lines = [f"{k} = {str(v).lower() if isinstance(v, bool) else repr(v)}" for k, v in run.items()]
+    path.write_text(
+        'name = "s"\nkind = "datasize"\ntasks = ["folder"]\nmethods = ["linear"]\nseeds = [42]\n'
+        + "[datasize]\nsizes = [40]\nsearch = true\n[grid.linear]\nlr = [0.1]\nwd = [0.0]\n[run]\n"
+        + "\n".join(lines).replace("'", '"')
+        + "\n"
+    )
+    res = run_cli(["run", str(path)], capsys, monkeypatch)
+    assert res.code == 1, res.err
+    # the reason reaches stderr's one line, not only the summary table on stdout
+    line = res.err.strip().splitlines()[-1]
+    assert line.startswith("vptstudy: run failed: study s: 1 of 1 units had no search candidate finish (")
+    assert "no candidate finished: " in line and "nowhere" in line
+
+
 # -- study.with_run: a command's change to a loaded study's [run] is checked again, as a study file's is ---------------
 
 

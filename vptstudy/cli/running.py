@@ -72,5 +72,7 @@ def _study_failures(summaries: list[dict]) -> str:
         kinds = ", ".join(f"{states.count(k)} {k}" for k in sorted(set(states)))
         parts.append(f"{len(bad)} of {len(finals)} final runs did not finish ({kinds})")
     if unchosen:
-        parts.append(f"{len(unchosen)} of {len(summaries)} units had no search candidate finish")
+        first = unchosen[0]  # its note says why (e.g. a failed download), which the table shows only on stdout
+        why = f" ({first['unit']}: {first['note']})" if first.get("note") else ""
+        parts.append(f"{len(unchosen)} of {len(summaries)} units had no search candidate finish{why}")
     return "; ".join(parts)
