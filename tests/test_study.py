@@ -102,32 +102,30 @@ def test_valid_study_keeps_its_values():
     assert (s.shots, s.draws, s.search, s.run["epochs"]) == (2, 3, True, 3)
 
 
-def test_study_whose_runs_fail_exits_nonzero_saying_how_many(tmp_path, capsys, monkeypatch):
+def _study_on_missing_data(tmp_path, seeds: str, datasize: str) -> str:
+    """A datasize study file on a folder task whose data root does not exist: every run is skipped."""
     path = tmp_path / "s.toml"
     run = {**TINY_RUN, "out_dir": str(tmp_path / "runs"), "data_root": str(tmp_path / "nowhere")}
     lines = [f"{k} = {str(v).lower() if isinstance(v, bool) else repr(v)}" for k, v in run.items()]
     path.write_text(
-        'name = "s"\nkind = "datasize"\ntasks = ["folder"]\nmethods = ["linear"]\nseeds = [42, 44]\n'
-        + "[datasize]\nsizes = [40]\nsearch = false\n[run]\n"
+        f'name = "s"\nkind = "datasize"\ntasks = ["folder"]\nmethods = ["linear"]\nseeds = {seeds}\n'
+        + f"[datasize]\n{datasize}\n[run]\n"
         + "\n".join(lines).replace("'", '"')
         + "\n"
     )
-    res = run_cli(["run", str(path)], capsys, monkeypatch)
+    return str(path)
+
+
+def test_study_whose_runs_fail_exits_nonzero_saying_how_many(tmp_path, capsys, monkeypatch):
+    path = _study_on_missing_data(tmp_path, "[42, 44]", "sizes = [40]\nsearch = false")
+    res = run_cli(["run", path], capsys, monkeypatch)
     assert res.code == 1, res.err
     assert "vptstudy: run failed: study s: 2 of 2 final runs did not finish (2 skipped)" in res.err
 
 
 def test_study_whose_search_finds_nothing_says_why_on_stderr(tmp_path, capsys, monkeypatch):
-    path = tmp_path / "s.toml"
-    run = {**TINY_RUN, "out_dir": str(tmp_path / "runs"), "data_root": str(tmp_path / "nowhere")}
-    lines = [f"{k} = {str(v).lower() if isinstance(v, bool) else repr(v)}" for k, v in run.items()]
-    path.write_text(
-        'name = "s"\nkind = "datasize"\ntasks = ["folder"]\nmethods = ["linear"]\nseeds = [42]\n'
-        + "[datasize]\nsizes = [40]\nsearch = true\n[grid.linear]\nlr = [0.1]\nwd = [0.0]\n[run]\n"
-        + "\n".join(lines).replace("'", '"')
-        + "\n"
-    )
-    res = run_cli(["run", str(path)], capsys, monkeypatch)
+    grid = "sizes = [40]\nsearch = true\n[grid.linear]\nlr = [0.1]\nwd = [0.0]"
+    res = run_cli(["run", _study_on_missing_data(tmp_path, "[42]", grid)], capsys, monkeypatch)
     assert res.code == 1, res.err
     # the reason reaches stderr's one line, not only the summary table on stdout
     line = res.err.strip().splitlines()[-1]
